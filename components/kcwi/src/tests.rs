@@ -1,0 +1,140 @@
+use koa_sdk::testing::{FixtureHost, card, context, edited, primary, program};
+use koa_sdk::types::{Card, Evaluation, Scaling, Severity, Value};
+use koa_sdk::{evaluate, identify, preview_plan, stopped};
+
+use super::*;
+
+fn header(camera: &str) -> Vec<Card> {
+    vec![
+        card("INSTRUME", "KCWI"),
+        card("CAMERA", camera),
+        card("DATE-OBS", "2024-03-15"),
+        card("UT", "08:21:14.52"),
+        card("UTC", "08:21:14.52"),
+        card("OFNAME", "kb240315_00017.fits"),
+        card("FRAMENO", 17i64),
+        card("PROGNAME", "U123"),
+        card("IMTYPE", "OBJECT"),
+        card("XPOSURE", 300.0),
+        card("IFUNAM", "Medium"),
+        card("BGRATNAM", "BM"),
+        card("BCWAVE", 4500.4),
+        card("BNASNAM", "Open"),
+        card("BINNING", "2,2"),
+        card("RA", "02:13:45.00"),
+        card("DEC", "-00:30:00.0"),
+        card("EQUINOX", 2000.0),
+        card("ROTMODE", "position angle"),
+        card("ROTPOSN", 0.7),
+        card("NAXIS1", 4i64),
+        card("NAXIS2", 2i64),
+    ]
+}
+
+fn with(mut h: Vec<Card>, key: &str, v: impl Into<Value>) -> Vec<Card> {
+    h.retain(|c| c.key != key);
+    h.push(card(key, v));
+    h
+}
+
+fn host() -> FixtureHost {
+    let mut h = FixtureHost { telnr: Some(2), ..Default::default() };
+    h.programs.insert("2024A_U123".into(), program("Smith", "UCLA", "Cosmic web", 12));
+    h.images.insert(0, (4, 2, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 65535.0]));
+    h
+}
+
+fn run(h: Vec<Card>) -> Evaluation {
+    evaluate::<Kcwi>(&context("KCWI"), vec![primary(h, 16, &[4, 2])], &host())
+}
+
+fn v(e: &Evaluation, k: &str) -> Option<Value> {
+    edited(&e.edits, k).cloned()
+}
+
+#[test]
+fn prefixes_by_camera() {
+    for (cam, want) in [("BLUE", "KB"), ("red", "KR"), ("FPC", "KF"), ("svc", "KS")] {
+        let id = identify::<Kcwi>(&context("KCWI"), vec![primary(header(cam), 16, &[4, 2])], &host()).unwrap();
+        assert_eq!(id.prefix, want, "{cam}");
+        assert_eq!(id.koaid, format!("{want}.20240315.30074.52"));
+    }
+    let err = identify::<Kcwi>(&context("KCWI"), vec![primary(header("green"), 16, &[4, 2])], &host()).unwrap_err();
+    assert!(err.iter().any(|d| d.code == "KOAID_CREATE_FAIL"));
+}
+
+#[test]
+fn koaimtyp_branches() {
+    let t = |h| koaimtyp(&koa_sdk::Header::new(vec![primary(h, 16, &[4, 2])], Kcwi::KEYMAP));
+    assert_eq!(t(header("fpc")), "fpc");
+    assert_eq!(t(header("svc")), "svc");
+    assert_eq!(t(with(header("blue"), "XPOSURE", 0.0)), "bias");
+    assert_eq!(t(header("blue")), "object");
+    assert_eq!(t(with(header("blue"), "IMTYPE", "")), "undefined");
+    let e = run(with(header("blue"), "IMTYPE", ""));
+    assert!(e.diagnostics.iter().any(|d| d.code == "KOAIMTYP_UDF" && d.severity == Severity::Warn));
+}
+
+#[test]
+fn blue_medium_slicer_keywords() {
+    let e = run(header("blue"));
+    assert!(!stopped(&e), "{:?}", e.diagnostics);
+    // BM: 850 Å around round(4500.4) = 4500
+    assert_eq!(v(&e, "WAVECNTR"), Some(Value::Int(4500)));
+    assert_eq!(v(&e, "WAVEBLUE"), Some(Value::Int(4075)));
+    assert_eq!(v(&e, "WAVERED"), Some(Value::Int(4925)));
+    assert_eq!(v(&e, "SPECRES"), Some(Value::Int(4000)));
+    assert_eq!(v(&e, "SLITWIDT"), Some(Value::Float(0.69)));
+    assert_eq!(v(&e, "SLITLEN"), Some(Value::Float(20.4)));
+    assert_eq!(v(&e, "DISPSCAL"), Some(Value::Float(0.294)));
+    assert_eq!(v(&e, "SPATSCAL"), Some(Value::Float(0.294)));
+    assert_eq!(v(&e, "ELAPTIME"), Some(Value::Float(300.0)));
+    assert_eq!(v(&e, "NPIXSAT"), Some(Value::Int(1)));
+    assert_eq!(v(&e, "TELESCOP"), Some(Value::Text("Keck II".into())));
+    assert_eq!(v(&e, "CD1_1"), None, "no WCS for the blue camera");
+    assert_eq!(e.steps.len(), 19);
+}
+
+#[test]
+fn mask_widens_the_range_to_hundreds() {
+    let e = run(with(header("blue"), "BNASNAM", "Mask"));
+    // (4925 − 4075)/3 = 283 → 300
+    assert_eq!((v(&e, "WAVEBLUE"), v(&e, "WAVERED")), (Some(Value::Int(4200)), Some(Value::Int(4800))));
+    // defect #36: CWAVE ≤ 0 with a mask no longer crashes
+    let e = run(with(with(header("blue"), "BNASNAM", "Mask"), "BCWAVE", 0.0));
+    assert!(e.steps.iter().find(|s| s.name == "set_slitdims").unwrap().ok);
+    assert_eq!(v(&e, "WAVECNTR"), Some(Value::Text("null".into())));
+    assert!(e.diagnostics.iter().any(|d| d.code == "SET_SLITDIMS_ERROR"));
+}
+
+#[test]
+fn red_side_and_fpc() {
+    let h = with(with(with(header("red"), "RGRATNAM", "RH3"), "RCWAVE", 7000.0), "IFUNAM", "small");
+    let e = run(h);
+    assert_eq!((v(&e, "WAVEBLUE"), v(&e, "WAVERED"), v(&e, "SPECRES")), (Some(Value::Int(6955)), Some(Value::Int(7045)), Some(Value::Int(800))));
+    let e = run(with(header("FPC"), "BINNING", 1i64));
+    assert_eq!(v(&e, "WAVECNTR"), Some(Value::Int(6850)));
+    assert_eq!(v(&e, "DISPSCAL"), Some(Value::Float(0.0075)));
+}
+
+#[test]
+fn fpc_wcs_is_case_insensitive_and_keeps_the_dec_sign() {
+    // defect #36: `FPC` in upper case got no WCS; `-00:30` lost its sign
+    let e = run(with(header("FPC"), "BINNING", 1i64));
+    assert_eq!(v(&e, "CD1_1"), Some(Value::Float(-2.0833333e-6)));
+    assert_eq!(v(&e, "CD1_2"), Some(Value::Float(-0.0)));
+    assert_eq!(v(&e, "CRVAL1"), Some(Value::Float(33.4375)));
+    assert_eq!(v(&e, "CRVAL2"), Some(Value::Float(-0.5)));
+    assert_eq!(v(&e, "CRPIX1"), Some(Value::Float(2.5)));
+    assert_eq!(v(&e, "RADECSYS"), Some(Value::Text("FK5".into())));
+    let bad = run(with(header("fpc"), "ROTMODE", "other"));
+    assert!(bad.diagnostics.iter().any(|d| d.code == "SET_WCS_ERROR"));
+}
+
+#[test]
+fn preview_is_histogram_equalised() {
+    let p = preview_plan::<Kcwi>(&context("KCWI"), vec![primary(header("blue"), 16, &[4, 2])]);
+    assert_eq!(p.len(), 1);
+    assert_eq!(p[0].scaling, Scaling::HistogramEqualize);
+    assert_eq!((p[0].quality, p[0].origin_lower, p[0].bin), (92, true, 1));
+}

@@ -1,0 +1,135 @@
+use koa_sdk::testing::{FixtureHost, card, context, edited, extension, primary, program};
+use koa_sdk::types::{Card, Evaluation, HduKind, Scaling, TwilightTimes, Value};
+use koa_sdk::{Header, evaluate, identify, preview_plan, stopped};
+
+use super::*;
+
+fn header() -> Vec<Card> {
+    vec![
+        card("INSTRUME", "KPF"),
+        card("DATE-OBS", "2024-03-15"),
+        card("UT", "08:21:14.52"),
+        card("OFNAME", "KP.20240315.30074.52.fits"),
+        card("PROGNAME", "U123"),
+        card("IMTYPE", "Object"),
+        card("OBJECT", "HD 10700"),
+        card("ELAPSED", 299.6),
+        card("GREEN", "YES"),
+        card("RED", "YES"),
+        card("CA_HK", "NO"),
+    ]
+}
+
+fn with(mut h: Vec<Card>, key: &str, v: impl Into<Value>) -> Vec<Card> {
+    h.retain(|c| c.key != key);
+    h.push(card(key, v));
+    h
+}
+
+fn host() -> FixtureHost {
+    let mut h = FixtureHost { telnr: Some(1), ..Default::default() };
+    h.programs.insert("2024A_U123".into(), program("Smith", "UCLA", "Radial velocities", 18));
+    h.twilight = Some(TwilightTimes { sunset: "04:30:00".into(), sunrise: "16:20:00".into() });
+    h
+}
+
+fn run(h: Vec<Card>) -> Evaluation {
+    evaluate::<Kpf>(&context("KPF"), vec![primary(h, 8, &[])], &host())
+}
+
+fn v(e: &Evaluation, k: &str) -> Option<Value> {
+    edited(&e.edits, k).cloned()
+}
+
+#[test]
+fn koaid_from_ofname_suffix_not_character_set() {
+    let id = identify::<Kpf>(&context("KPF"), vec![primary(header(), 8, &[])], &host()).unwrap();
+    assert_eq!((id.koaid.as_str(), id.prefix.as_str()), ("KP.20240315.30074.52", "KP"));
+    // defect #37: stripping the characters {.,f,i,t,s} would also eat a trailing "s" of a path part
+    assert_eq!(koaid_from_ofname("/s/sdata1701/kpf/KP.20240315.30074.52.fits", "2024-03-15").as_deref(), Some("KP.20240315.30074.52"));
+    assert_eq!(koaid_from_ofname("KP.20240315.30074.52", "2024-03-15").as_deref(), Some("KP.20240315.30074.52"));
+    assert_eq!(koaid_from_ofname("KP.20240315.30074.52.fits", "2024-03-16"), None, "date mismatch");
+    assert_eq!(koaid_from_ofname("KP.20240315.3007.52.fits", "2024-03-15"), None);
+    assert_eq!(koaid_from_ofname("KP.20241315.30074.52.fits", "2024-13-15"), None);
+    let err = identify::<Kpf>(&context("KPF"), vec![primary(with(header(), "OFNAME", "junk.fits"), 8, &[])], &host()).unwrap_err();
+    assert!(err.iter().any(|d| d.code == "KOAID_CREATE_FAIL"));
+    // no OFNAME: the base algorithm with prefix KP
+    let mut h = header();
+    h.retain(|c| c.key != "OFNAME");
+    h.push(card("UTC", "08:21:14.52"));
+    let id = identify::<Kpf>(&context("KPF"), vec![primary(h, 8, &[])], &host()).unwrap();
+    assert_eq!(id.koaid, "KP.20240315.30074.52");
+}
+
+#[test]
+fn koaimtyp_and_elapsed_time() {
+    let t = |h: Vec<Card>| koaimtyp(&Header::new(vec![primary(h, 8, &[])], Kpf::KEYMAP));
+    assert_eq!(t(header()).as_deref(), Some("object"));
+    assert_eq!(t(with(header(), "OBJECT", "SoCal")).as_deref(), Some("solar"));
+    assert_eq!(t(with(header(), "IMTYPE", "Twiflat")).as_deref(), Some("twiflat"));
+    assert_eq!(t(with(header(), "IMTYPE", "Etalon")).as_deref(), Some("undefined"));
+    assert_eq!(t(with(header(), "KOAIMTYP", "arclamp")), None, "a usable header value is kept");
+    // defect #37: KOAIMTYP_UDF is reported
+    let e = run(with(header(), "IMTYPE", "Etalon"));
+    assert!(e.diagnostics.iter().any(|d| d.code == "KOAIMTYP_UDF"));
+    let e = run(header());
+    assert!(!stopped(&e), "{:?}", e.diagnostics);
+    assert_eq!(v(&e, "ELAPTIME"), Some(Value::Int(300)));
+    // defect #37: the difference keeps its days
+    assert_eq!(seconds_between("2024-03-15T23:59:50.0", "2024-03-16T00:00:10.5"), Some(20.5));
+    let mut h = header();
+    h.retain(|c| c.key != "ELAPSED");
+    h.push(card("DATE-BEG", "2024-03-15T08:21:14.52"));
+    h.push(card("DATE-END", "2024-03-15T08:26:14.52"));
+    assert_eq!(v(&run(h), "ELAPTIME"), Some(Value::Int(300)));
+}
+
+#[test]
+fn instrument_program_and_wavelengths() {
+    let e = run(with(header(), "INSTRUME", "KPF-CC"));
+    assert_eq!(v(&e, "INSTRUME"), Some(Value::Text("KPF".into())));
+    assert_eq!(v(&e, "INSTSLCT"), Some(Value::Text("KPF-CC".into())));
+    let mut h = header();
+    h.retain(|c| c.key != "PROGNAME");
+    h.push(card("GRPROGNA", "U123"));
+    let e = run(h);
+    assert_eq!(v(&e, "PROGNAME"), Some(Value::Text("U123".into())));
+    assert_eq!(v(&e, "PROGID"), Some(Value::Text("U123".into())));
+    assert_eq!(v(&e, "PROGTITL"), Some(Value::Text("Radial velocities".into())));
+    assert_eq!(wavelengths("YES", "YES", "NO"), (4450, 6575.0, 8700));
+    assert_eq!(wavelengths("yes", "yes", "yes"), (3900, 6300.0, 8700));
+    assert_eq!(wavelengths("NO", "YES", "NO"), (5900, 7300.0, 8700));
+    assert_eq!(wavelengths("YES", "NO", "NO"), (4450, 5175.0, 5900));
+    assert_eq!(wavelengths("NO", "NO", "NO"), (5900, 5175.0, 4450));
+    assert_eq!(v(&e, "WAVECNTR"), Some(Value::Float(6575.0)));
+}
+
+#[test]
+fn daytime_frames_have_no_target() {
+    let ctx = context("KPF");
+    let h = host();
+    let mut j = koa_sdk::Job::new(&ctx, vec![primary(header(), 8, &[])], Kpf::KEYMAP, &h, Kpf::hooks());
+    assert!(Kpf::has_target_info(&mut j), "night");
+    let mut j = koa_sdk::Job::new(&ctx, vec![primary(with(header(), "UT", "20:00:00.00"), 8, &[])], Kpf::KEYMAP, &h, Kpf::hooks());
+    assert!(!Kpf::has_target_info(&mut j), "day");
+}
+
+#[test]
+fn one_preview_per_detector() {
+    let mut hdus = vec![primary(header(), 8, &[])];
+    let mut i = 1;
+    for det in ["GREEN", "RED"] {
+        for amp in 1..=4 {
+            hdus.push(extension(i, HduKind::Image, &format!("{det}_AMP{amp}"), vec![card("EXTNAME", format!("{det}_AMP{amp}"))], 16, &[10, 8]));
+            i += 1;
+        }
+    }
+    hdus.push(extension(i, HduKind::Image, "CA_HK", vec![card("EXTNAME", "CA_HK")], 16, &[6, 4]));
+    let p = preview_plan::<Kpf>(&context("KPF"), hdus);
+    let names: Vec<&str> = p.iter().map(|p| p.suffix.as_str()).collect();
+    assert_eq!(names, ["_red", "_green", "_ca_hk"]);
+    assert!(p.iter().all(|p| p.scaling == Scaling::ZscaleSqrt && p.origin_lower));
+    let pos: Vec<(u32, u32)> = p[1].tiles.iter().map(|t| (t.x, t.y)).collect();
+    assert_eq!(pos, [(0, 0), (10, 0), (0, 8), (10, 8)]);
+    assert_eq!(p[2].tiles.len(), 1);
+}

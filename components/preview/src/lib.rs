@@ -1,0 +1,424 @@
+//! koa-preview — the pure-Rust preview core used by the thumbnail component.
+//!
+//! A [`Plan`] places HDUs (tiles) on a canvas; [`render`] streams each tile's
+//! rows from a [`Source`], removes per-row bias, bins by block averaging,
+//! maps values to grey through zscale + asinh/sqrt or histogram equalisation,
+//! applies flips, rotation and the `origin='lower'` flip, optionally resizes
+//! to a width, and encodes a grey JPEG. Memory: one u8 canvas plus a chunk of
+//! rows; the pixels themselves stay with the source (the host).
+
+mod histeq;
+mod resample;
+mod stretch;
+pub mod zscale;
+
+pub use histeq::Equalizer;
+pub use stretch::{Stretch, StretchMap};
+pub use zscale::zscale;
+
+/// A rectangle: columns [x0, x0+nx), rows [y0, y0+ny), array order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    pub x0: u32,
+    pub y0: u32,
+    pub nx: u32,
+    pub ny: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scaling {
+    ZscaleAsinh,
+    ZscaleSqrt,
+    HistogramEqualize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rotation {
+    None,
+    Cw90,
+    Ccw90,
+    HalfTurn,
+}
+
+/// One HDU on the canvas.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tile {
+    /// Part of the source kept.
+    pub crop: Region,
+    /// Region for the zscale limits (defaults to the crop).
+    pub limits_box: Option<Region>,
+    /// Overscan columns (x0, nx) whose per-row median (truncated) is subtracted.
+    pub bias: Option<(u32, u32)>,
+    pub flip_x: bool,
+    pub flip_y: bool,
+    /// Canvas position (array order, before rotation).
+    pub x: u32,
+    pub y: u32,
+}
+
+/// What to draw.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub tiles: Vec<Tile>,
+    pub per_tile_limits: bool,
+    pub nonnegative: bool,
+    pub scaling: Scaling,
+    pub rotate: Rotation,
+    pub origin_lower: bool,
+    pub bin: u32,
+    pub width: Option<u32>,
+    pub quality: u8,
+}
+
+impl Plan {
+    /// One whole image, full size, origin lower.
+    pub fn single(cols: u32, rows: u32, scaling: Scaling, quality: u8) -> Plan {
+        Plan {
+            tiles: vec![Tile {
+                crop: Region { x0: 0, y0: 0, nx: cols, ny: rows },
+                limits_box: None,
+                bias: None,
+                flip_x: false,
+                flip_y: false,
+                x: 0,
+                y: 0,
+            }],
+            per_tile_limits: false,
+            nonnegative: false,
+            scaling,
+            rotate: Rotation::None,
+            origin_lower: true,
+            bin: 1,
+            width: None,
+            quality,
+        }
+    }
+}
+
+/// Pixels of one HDU, owned elsewhere.
+pub trait Source {
+    /// (columns, rows)
+    fn shape(&self) -> (u32, u32);
+    fn is_integer(&self) -> bool;
+    fn read_rows(&self, y0: u32, n: u32) -> Result<Vec<f32>, String>;
+    fn read_section(&self, r: Region) -> Result<Vec<f32>, String>;
+    /// zscale sample of the finite pixels of `r`: (row, value) pairs.
+    fn sample(&self, r: Option<Region>, max: u32) -> Result<Vec<(u32, f32)>, String>;
+}
+
+/// A grey image, row-major, row 0 at the top of the picture.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Grey {
+    pub width: u32,
+    pub height: u32,
+    pub pixels: Vec<u8>,
+}
+
+/// Rows read per source call.
+const CHUNK_ROWS: u32 = 64;
+
+fn median_trunc(values: &mut [f32]) -> f32 {
+    let mut v: Vec<f32> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return f32::NAN;
+    }
+    v.sort_by(f32::total_cmp);
+    let n = v.len();
+    let m = if n % 2 == 1 { v[n / 2] as f64 } else { (v[n / 2 - 1] as f64 + v[n / 2] as f64) / 2.0 };
+    m.trunc() as f32
+}
+
+/// Per-row bias of a tile (0 when it has none), indexed by source row.
+fn row_bias(tile: &Tile, src: &dyn Source) -> Result<Vec<f32>, String> {
+    let (_, rows) = src.shape();
+    let Some((x0, nx)) = tile.bias else { return Ok(vec![0.0; rows as usize]) };
+    if nx == 0 {
+        return Ok(vec![0.0; rows as usize]);
+    }
+    let strip = src.read_section(Region { x0, y0: 0, nx, ny: rows })?;
+    Ok(strip.chunks(nx as usize).map(|r| median_trunc(&mut r.to_vec())).collect())
+}
+
+fn check_region(r: &Region, shape: (u32, u32), what: &str) -> Result<(), String> {
+    if r.nx == 0 || r.ny == 0 || r.x0 + r.nx > shape.0 || r.y0 + r.ny > shape.1 {
+        return Err(format!("{what} {r:?} outside image {}x{}", shape.0, shape.1));
+    }
+    Ok(())
+}
+
+/// The value → grey mapping of a plan.
+enum Mapper {
+    Stretch(StretchMap),
+    Equalize(Equalizer),
+}
+
+impl Mapper {
+    fn grey(&self, v: f32) -> u8 {
+        match self {
+            Mapper::Stretch(m) => m.grey(v),
+            Mapper::Equalize(e) => e.grey(v),
+        }
+    }
+
+    fn map_row(&self, src: &[f32], bias: f32, out: &mut [u8]) {
+        match self {
+            Mapper::Stretch(m) => m.map_row(src, bias, out),
+            Mapper::Equalize(e) => e.map_row(src, bias, out),
+        }
+    }
+}
+
+fn limits(plan: &Plan, sources: &[&dyn Source], biases: &[Vec<f32>]) -> Result<(f64, f64), String> {
+    let mut per_tile = Vec::new();
+    let mut pooled: Vec<f32> = Vec::new();
+    for (i, tile) in plan.tiles.iter().enumerate() {
+        let bx = tile.limits_box.unwrap_or(tile.crop);
+        let samples: Vec<f32> = sources[i]
+            .sample(Some(bx), zscale::N_SAMPLES as u32)?
+            .into_iter()
+            .map(|(row, v)| v - biases[i].get(row as usize).copied().unwrap_or(0.0))
+            .collect();
+        if plan.per_tile_limits {
+            per_tile.push(zscale(&samples));
+        } else {
+            pooled.extend(samples);
+        }
+    }
+    let (mut lo, mut hi) = if plan.per_tile_limits {
+        let lo = per_tile.iter().map(|l| l.0).fold(f64::INFINITY, f64::min);
+        let hi = per_tile.iter().map(|l| l.1).fold(f64::NEG_INFINITY, f64::max);
+        (lo, hi)
+    } else {
+        zscale(&pooled)
+    };
+    if plan.nonnegative {
+        lo = lo.max(0.0);
+        hi = hi.max(lo);
+    }
+    Ok((lo, hi))
+}
+
+/// Stream every kept pixel of every tile (bias removed) to `f`.
+fn for_each_pixel(
+    plan: &Plan,
+    sources: &[&dyn Source],
+    biases: &[Vec<f32>],
+    mut f: impl FnMut(f32),
+) -> Result<(), String> {
+    for (i, tile) in plan.tiles.iter().enumerate() {
+        let c = tile.crop;
+        let (cols, _) = sources[i].shape();
+        let mut y = c.y0;
+        while y < c.y0 + c.ny {
+            let n = CHUNK_ROWS.min(c.y0 + c.ny - y);
+            let rows = sources[i].read_rows(y, n)?;
+            for r in 0..n {
+                let b = biases[i][(y + r) as usize];
+                let row = &rows[(r * cols) as usize..((r + 1) * cols) as usize];
+                for v in &row[c.x0 as usize..(c.x0 + c.nx) as usize] {
+                    f(*v - b);
+                }
+            }
+            y += n;
+        }
+    }
+    Ok(())
+}
+
+fn mapper(plan: &Plan, sources: &[&dyn Source], biases: &[Vec<f32>]) -> Result<Mapper, String> {
+    match plan.scaling {
+        Scaling::ZscaleAsinh | Scaling::ZscaleSqrt => {
+            let (lo, hi) = limits(plan, sources, biases)?;
+            let stretch = if plan.scaling == Scaling::ZscaleAsinh { Stretch::Asinh(0.1) } else { Stretch::Sqrt };
+            Ok(Mapper::Stretch(StretchMap::new(lo, hi, stretch)))
+        }
+        Scaling::HistogramEqualize => {
+            let integer = sources.iter().all(|s| s.is_integer());
+            let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+            for_each_pixel(plan, sources, biases, |v| {
+                if v.is_finite() {
+                    lo = lo.min(v);
+                    hi = hi.max(v);
+                }
+            })?;
+            let mut eq = Equalizer::new(lo, hi, integer);
+            for_each_pixel(plan, sources, biases, |v| eq.add(v))?;
+            eq.finish();
+            Ok(Mapper::Equalize(eq))
+        }
+    }
+}
+
+/// Render a plan to a grey image (before JPEG encoding).
+pub fn render_grey(plan: &Plan, sources: &[&dyn Source]) -> Result<Grey, String> {
+    if plan.tiles.is_empty() {
+        return Err("preview plan has no tiles".into());
+    }
+    if plan.tiles.len() != sources.len() {
+        return Err(format!("{} tiles but {} images", plan.tiles.len(), sources.len()));
+    }
+    let bin = plan.bin.max(1);
+    for (t, s) in plan.tiles.iter().zip(sources) {
+        check_region(&t.crop, s.shape(), "crop")?;
+        if let Some(b) = t.limits_box {
+            check_region(&b, s.shape(), "limits box")?;
+        }
+        if let Some((x0, nx)) = t.bias {
+            check_region(&Region { x0, y0: 0, nx, ny: 1 }, s.shape(), "overscan")?;
+        }
+        if t.crop.nx / bin == 0 || t.crop.ny / bin == 0 {
+            return Err(format!("crop {:?} smaller than the bin factor {bin}", t.crop));
+        }
+    }
+    let biases: Vec<Vec<f32>> =
+        plan.tiles.iter().zip(sources).map(|(t, s)| row_bias(t, *s)).collect::<Result<_, _>>()?;
+    let map = mapper(plan, sources, &biases)?;
+
+    let w = plan.tiles.iter().map(|t| t.x / bin + t.crop.nx / bin).max().unwrap_or(0);
+    let h = plan.tiles.iter().map(|t| t.y / bin + t.crop.ny / bin).max().unwrap_or(0);
+    let mut canvas = vec![0u8; w as usize * h as usize];
+    let mut acc: Vec<f32> = Vec::new();
+    let mut cnt: Vec<u32> = Vec::new();
+    for (i, tile) in plan.tiles.iter().enumerate() {
+        let c = tile.crop;
+        let (cols, _) = sources[i].shape();
+        let (nxb, nyb) = (c.nx / bin, c.ny / bin);
+        let rows_per_read = (CHUNK_ROWS / bin).max(1) * bin;
+        let mut oy = 0;
+        while oy < nyb {
+            let out_rows = (rows_per_read / bin).min(nyb - oy);
+            let y = c.y0 + oy * bin;
+            let data = sources[i].read_rows(y, out_rows * bin)?;
+            for r in 0..out_rows {
+                let row_out = oy + r;
+                let cy = tile.y / bin + if tile.flip_y { nyb - 1 - row_out } else { row_out };
+                let base = cy as usize * w as usize + (tile.x / bin) as usize;
+                let out = &mut canvas[base..base + nxb as usize];
+                if bin == 1 {
+                    // one output pixel per data pixel: map directly
+                    let b = biases[i][(y + r) as usize];
+                    let row = &data[(r * cols) as usize..((r + 1) * cols) as usize];
+                    let kept = &row[c.x0 as usize..(c.x0 + nxb) as usize];
+                    map.map_row(kept, b, out);
+                    if tile.flip_x {
+                        out.reverse();
+                    }
+                    continue;
+                }
+                acc.clear();
+                acc.resize(nxb as usize, 0.0);
+                cnt.clear();
+                cnt.resize(nxb as usize, 0);
+                for k in 0..bin {
+                    let src_row = r * bin + k;
+                    let b = biases[i][(y + src_row) as usize];
+                    let row = &data[(src_row * cols) as usize..((src_row + 1) * cols) as usize];
+                    let kept = &row[c.x0 as usize..(c.x0 + nxb * bin) as usize];
+                    for (ox, block) in kept.chunks_exact(bin as usize).enumerate() {
+                        for v in block {
+                            if v.is_finite() {
+                                acc[ox] += *v - b;
+                                cnt[ox] += 1;
+                            }
+                        }
+                    }
+                }
+                for ox in 0..nxb as usize {
+                    let g = if cnt[ox] == 0 { 0 } else { map.grey(acc[ox] / cnt[ox] as f32) };
+                    let cx = if tile.flip_x { nxb as usize - 1 - ox } else { ox };
+                    out[cx] = g;
+                }
+            }
+            oy += out_rows;
+        }
+    }
+    let mut img = Grey { width: w, height: h, pixels: canvas };
+    img = rotate(img, plan.rotate);
+    if plan.origin_lower {
+        flip_rows(&mut img);
+    }
+    if let Some(width) = plan.width.filter(|&wd| wd > 0 && wd != img.width) {
+        img = resample::resize_to_width(&img, width);
+    }
+    Ok(img)
+}
+
+/// Render a plan to JPEG bytes.
+pub fn render(plan: &Plan, sources: &[&dyn Source]) -> Result<Vec<u8>, String> {
+    let img = render_grey(plan, sources)?;
+    encode_jpeg(&img, plan.quality)
+}
+
+/// A grey image as the encoder's row source (one copy per row, not per pixel).
+struct GreyRows<'a>(&'a Grey);
+
+impl jpeg_encoder::ImageBuffer for GreyRows<'_> {
+    fn get_jpeg_color_type(&self) -> jpeg_encoder::JpegColorType {
+        jpeg_encoder::JpegColorType::Luma
+    }
+    fn width(&self) -> u16 {
+        self.0.width as u16
+    }
+    fn height(&self) -> u16 {
+        self.0.height as u16
+    }
+    fn fill_buffers(&self, y: u16, buffers: &mut [Vec<u8>; 4]) {
+        let w = self.0.width as usize;
+        let start = y as usize * w;
+        buffers[0].extend_from_slice(&self.0.pixels[start..start + w]);
+    }
+}
+
+/// Grey JPEG encoding.
+pub fn encode_jpeg(img: &Grey, quality: u8) -> Result<Vec<u8>, String> {
+    if img.width == 0 || img.height == 0 || img.width > 65535 || img.height > 65535 {
+        return Err(format!("cannot encode a {}x{} JPEG", img.width, img.height));
+    }
+    let mut out = Vec::with_capacity(img.pixels.len() / 4);
+    let enc = jpeg_encoder::Encoder::new(&mut out, quality.clamp(1, 100));
+    enc.encode_image(GreyRows(img)).map_err(|e| format!("JPEG encoding failed: {e}"))?;
+    Ok(out)
+}
+
+/// Rotate like numpy's `rot90` (Cw90 = `rot90(a, -1)`).
+pub fn rotate(img: Grey, rot: Rotation) -> Grey {
+    let (w, h) = (img.width as usize, img.height as usize);
+    let src = &img.pixels;
+    match rot {
+        Rotation::None => img,
+        Rotation::HalfTurn => Grey { width: img.width, height: img.height, pixels: src.iter().rev().copied().collect() },
+        Rotation::Cw90 => {
+            // new[r][c] = old[h-1-c][r], new shape (w rows, h cols)
+            let mut out = vec![0u8; w * h];
+            for r in 0..w {
+                for c in 0..h {
+                    out[r * h + c] = src[(h - 1 - c) * w + r];
+                }
+            }
+            Grey { width: img.height, height: img.width, pixels: out }
+        }
+        Rotation::Ccw90 => {
+            // new[r][c] = old[c][w-1-r]
+            let mut out = vec![0u8; w * h];
+            for r in 0..w {
+                for c in 0..h {
+                    out[r * h + c] = src[c * w + (w - 1 - r)];
+                }
+            }
+            Grey { width: img.height, height: img.width, pixels: out }
+        }
+    }
+}
+
+/// Put row 0 at the bottom.
+pub fn flip_rows(img: &mut Grey) {
+    let w = img.width as usize;
+    let h = img.height as usize;
+    for r in 0..h / 2 {
+        let (top, bottom) = img.pixels.split_at_mut((h - 1 - r) * w);
+        top[r * w..(r + 1) * w].swap_with_slice(&mut bottom[..w]);
+    }
+}
+
+#[cfg(test)]
+mod tests;

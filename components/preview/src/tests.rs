@@ -1,0 +1,161 @@
+use super::*;
+
+/// An in-memory source.
+pub struct Mem {
+    pub cols: u32,
+    pub rows: u32,
+    pub data: Vec<f32>,
+    pub integer: bool,
+}
+
+impl Source for Mem {
+    fn shape(&self) -> (u32, u32) {
+        (self.cols, self.rows)
+    }
+    fn is_integer(&self) -> bool {
+        self.integer
+    }
+    fn read_rows(&self, y0: u32, n: u32) -> Result<Vec<f32>, String> {
+        Ok(self.data[(y0 * self.cols) as usize..((y0 + n) * self.cols) as usize].to_vec())
+    }
+    fn read_section(&self, r: Region) -> Result<Vec<f32>, String> {
+        let mut out = Vec::new();
+        for y in r.y0..r.y0 + r.ny {
+            out.extend_from_slice(&self.data[(y * self.cols + r.x0) as usize..(y * self.cols + r.x0 + r.nx) as usize]);
+        }
+        Ok(out)
+    }
+    fn sample(&self, r: Option<Region>, max: u32) -> Result<Vec<(u32, f32)>, String> {
+        let r = r.unwrap_or(Region { x0: 0, y0: 0, nx: self.cols, ny: self.rows });
+        let mut finite = Vec::new();
+        for y in r.y0..r.y0 + r.ny {
+            for x in r.x0..r.x0 + r.nx {
+                let v = self.data[(y * self.cols + x) as usize];
+                if v.is_finite() {
+                    finite.push((y, v));
+                }
+            }
+        }
+        let stride = ((finite.len() as f64 / max as f64).max(1.0)) as usize;
+        Ok(finite.into_iter().step_by(stride).take(max as usize).collect())
+    }
+}
+
+fn ramp(cols: u32, rows: u32) -> Mem {
+    // value = row index: row 0 dark, last row bright
+    let data = (0..rows).flat_map(|r| std::iter::repeat_n(r as f32, cols as usize)).collect();
+    Mem { cols, rows, data, integer: true }
+}
+
+#[test]
+fn origin_lower_puts_row_zero_at_the_bottom() {
+    let src = ramp(8, 100);
+    let plan = Plan::single(8, 100, Scaling::ZscaleAsinh, 92);
+    let img = render_grey(&plan, &[&src]).unwrap();
+    assert_eq!((img.width, img.height), (8, 100));
+    // top row of the picture is the last data row (brightest)
+    assert!(img.pixels[0] > img.pixels[(99 * 8) as usize]);
+    assert_eq!(img.pixels[(99 * 8) as usize], 0);
+}
+
+#[test]
+fn jpeg_has_the_data_dimensions() {
+    let src = ramp(40, 30);
+    let bytes = render(&Plan::single(40, 30, Scaling::ZscaleAsinh, 92), &[&src]).unwrap();
+    assert_eq!(&bytes[..2], &[0xFF, 0xD8]);
+    // SOF0 marker holds height then width
+    let sof = bytes.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+    let h = u16::from_be_bytes([bytes[sof + 5], bytes[sof + 6]]);
+    let w = u16::from_be_bytes([bytes[sof + 7], bytes[sof + 8]]);
+    assert_eq!((w, h), (40, 30));
+}
+
+#[test]
+fn binning_averages_blocks() {
+    let src = ramp(8, 100);
+    let mut plan = Plan::single(8, 100, Scaling::ZscaleAsinh, 92);
+    plan.bin = 2;
+    plan.origin_lower = false;
+    let img = render_grey(&plan, &[&src]).unwrap();
+    assert_eq!((img.width, img.height), (4, 50));
+    assert!(img.pixels[0] < img.pixels[49 * 4]);
+}
+
+#[test]
+fn rotation_matches_numpy_rot90() {
+    let g = Grey { width: 3, height: 2, pixels: vec![1, 2, 3, 4, 5, 6] };
+    // np.rot90([[1,2,3],[4,5,6]], -1) == [[4,1],[5,2],[6,3]]
+    assert_eq!(rotate(g.clone(), Rotation::Cw90).pixels, vec![4, 1, 5, 2, 6, 3]);
+    // np.rot90([[1,2,3],[4,5,6]]) == [[3,6],[2,5],[1,4]]
+    assert_eq!(rotate(g.clone(), Rotation::Ccw90).pixels, vec![3, 6, 2, 5, 1, 4]);
+    assert_eq!(rotate(g, Rotation::HalfTurn).pixels, vec![6, 5, 4, 3, 2, 1]);
+}
+
+#[test]
+fn mosaic_places_flips_and_removes_bias() {
+    // two 4x4 tiles with a 2-column overscan at value 1000; data = 1000 + k
+    let mk = |k: f32| Mem {
+        cols: 6,
+        rows: 4,
+        data: (0..4).flat_map(|_| [1000.0 + k, 1000.0 + k, 1000.0 + k, 1000.0 + k + 10.0, 1000.0, 1000.0]).collect(),
+        integer: true,
+    };
+    let (a, b) = (mk(0.0), mk(100.0));
+    let tile = |x, flip_x| Tile {
+        crop: Region { x0: 0, y0: 0, nx: 4, ny: 4 },
+        limits_box: None,
+        bias: Some((4, 2)),
+        flip_x,
+        flip_y: false,
+        x,
+        y: 0,
+    };
+    let plan = Plan {
+        tiles: vec![tile(0, false), tile(4, true)],
+        per_tile_limits: true,
+        nonnegative: true,
+        scaling: Scaling::ZscaleAsinh,
+        rotate: Rotation::None,
+        origin_lower: false,
+        bin: 1,
+        width: None,
+        quality: 92,
+    };
+    let img = render_grey(&plan, &[&a, &b]).unwrap();
+    assert_eq!((img.width, img.height), (8, 4));
+    let row = &img.pixels[0..8];
+    // tile a: bias removed → 0,0,0,10: last column brighter
+    assert!(row[3] > row[0]);
+    // tile b flipped: its bright column (value 110) lands at canvas x = 4
+    assert!(row[4] >= row[7]);
+    assert_eq!(row[5], row[6]);
+}
+
+#[test]
+fn histogram_equalisation_renders() {
+    let src = ramp(16, 64);
+    let plan = Plan::single(16, 64, Scaling::HistogramEqualize, 92);
+    let img = render_grey(&plan, &[&src]).unwrap();
+    assert_eq!(img.pixels[0], 255);
+    assert_eq!(img.pixels[(63 * 16) as usize], 0);
+}
+
+#[test]
+fn resize_keeps_aspect() {
+    let src = ramp(100, 40);
+    let mut plan = Plan::single(100, 40, Scaling::ZscaleAsinh, 75);
+    plan.width = Some(50);
+    let img = render_grey(&plan, &[&src]).unwrap();
+    assert_eq!((img.width, img.height), (50, 20));
+}
+
+#[test]
+fn bad_plans_are_errors_not_panics() {
+    let src = ramp(8, 8);
+    let mut plan = Plan::single(9, 8, Scaling::ZscaleAsinh, 92);
+    assert!(render(&plan, &[&src]).is_err());
+    plan = Plan::single(8, 8, Scaling::ZscaleAsinh, 92);
+    assert!(render(&plan, &[]).is_err());
+    plan.bin = 16;
+    assert!(render(&plan, &[&src]).is_err());
+}

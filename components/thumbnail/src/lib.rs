@@ -1,0 +1,87 @@
+//! The thumbnail component: a thin WIT adapter that renders a preview plan
+//! with koa-preview, reading pixels only through the host `image` resource.
+
+wit_bindgen::generate!({
+    path: "../../wit",
+    world: "thumbnail",
+});
+
+
+use koa::dep::types::{Rotation, Scaling};
+use koa_preview::{Plan, Region, Source, Tile};
+
+struct HostImage<'a>(&'a Image);
+
+fn region(r: koa::dep::types::Region) -> Region {
+    Region { x0: r.x0, y0: r.y0, nx: r.nx, ny: r.ny }
+}
+
+fn wit_region(r: Region) -> koa::dep::types::Region {
+    koa::dep::types::Region { x0: r.x0, y0: r.y0, nx: r.nx, ny: r.ny }
+}
+
+impl Source for HostImage<'_> {
+    fn shape(&self) -> (u32, u32) {
+        self.0.shape()
+    }
+    fn is_integer(&self) -> bool {
+        self.0.is_integer()
+    }
+    fn read_rows(&self, y0: u32, n: u32) -> Result<Vec<f32>, String> {
+        self.0.read_rows(y0, n)
+    }
+    fn read_section(&self, r: Region) -> Result<Vec<f32>, String> {
+        self.0.read_section(wit_region(r))
+    }
+    fn sample(&self, r: Option<Region>, max: u32) -> Result<Vec<(u32, f32)>, String> {
+        Ok(self.0.sample(r.map(wit_region), max)?.into_iter().map(|p| (p.row, p.value)).collect())
+    }
+}
+
+/// The WIT preview record as a koa-preview plan.
+fn plan(p: &Preview) -> Plan {
+    Plan {
+        tiles: p
+            .tiles
+            .iter()
+            .map(|t| Tile {
+                crop: region(t.crop),
+                limits_box: t.limits_box.map(region),
+                bias: t.bias.map(|o| (o.x0, o.nx)),
+                flip_x: t.flip_x,
+                flip_y: t.flip_y,
+                x: t.x,
+                y: t.y,
+            })
+            .collect(),
+        per_tile_limits: p.per_tile_limits,
+        nonnegative: p.nonnegative,
+        scaling: match p.scaling {
+            Scaling::ZscaleAsinh => koa_preview::Scaling::ZscaleAsinh,
+            Scaling::ZscaleSqrt => koa_preview::Scaling::ZscaleSqrt,
+            Scaling::HistogramEqualize => koa_preview::Scaling::HistogramEqualize,
+        },
+        rotate: match p.rotate {
+            Rotation::None => koa_preview::Rotation::None,
+            Rotation::Cw90 => koa_preview::Rotation::Cw90,
+            Rotation::Ccw90 => koa_preview::Rotation::Ccw90,
+            Rotation::HalfTurn => koa_preview::Rotation::HalfTurn,
+        },
+        origin_lower: p.origin_lower,
+        bin: p.bin,
+        width: p.width,
+        quality: p.quality,
+    }
+}
+
+struct Thumbnail;
+
+impl Guest for Thumbnail {
+    fn render(p: Preview, images: Vec<Image>) -> Result<Vec<u8>, String> {
+        let sources: Vec<HostImage> = images.iter().map(HostImage).collect();
+        let refs: Vec<&dyn Source> = sources.iter().map(|s| s as &dyn Source).collect();
+        koa_preview::render(&plan(&p), &refs)
+    }
+}
+
+export!(Thumbnail);

@@ -1,0 +1,80 @@
+//! Benchmark: NIRES-size frames (2048×1024 float32, ~8.4 MB) through the
+//! whole level-0 path on SQLite — load, both components, lev-0 write, JPEG,
+//! tables, MD5 table, publish — in one warm process, as the daemon runs them.
+//!
+//! `cargo bench --bench level0 [-- FRAMES]` prints per-frame wall time
+//! (median, p95, max), the median of each step and the peak RSS.
+
+use std::time::Instant;
+
+use koa_dep::config::Config;
+use koa_dep::pipeline::JobOptions;
+use koa_dep::samples::demo::{Obs, nires, services};
+
+fn peak_rss_mib() -> f64 {
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    ru.ru_maxrss as f64 / 1024.0
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+fn main() {
+    koa_dep::app::tune_allocator();
+    let frames: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(30);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = Config::default();
+    cfg.archive.root = dir.path().join("archive");
+    cfg.database.url = format!("sqlite://{}", dir.path().join("koa.db").display());
+    cfg.components.cache_dir = Some(std::env::temp_dir().join("koa-dep-bench-cache"));
+    let fixture = dir.path().join("services.json");
+    std::fs::write(&fixture, serde_json::to_string(&services()).unwrap()).unwrap();
+    cfg.services.fixture = Some(fixture);
+    // the inputs, written before timing starts
+    let inputs: Vec<_> = (0..=frames)
+        .map(|i| {
+            let secs = 30000 + i as u32 * 7;
+            let utc = format!("{:02}:{:02}:{:02}.52", secs / 3600, secs / 60 % 60, secs % 60);
+            let (name, f) = nires("spec", "object", "C272", &Obs::new("2024-03-15", &utc, 100 + i as u32), i as u64);
+            let p = dir.path().join("in").join(name);
+            f.write(&p).unwrap();
+            p
+        })
+        .collect();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let a = std::sync::Arc::new(rt.block_on(koa_dep::app::archiver(cfg)).unwrap());
+    let run = |p: &std::path::Path| {
+        let (a, p) = (a.clone(), p.to_path_buf());
+        rt.block_on(rt.spawn_blocking(move || a.archive_file("NIRES", &p, &JobOptions::default()).unwrap())).unwrap()
+    };
+    // warm-up: compiles (or loads) the components
+    let w = run(&inputs[0]);
+    assert_eq!(w.status, koa_dep::db::Status::Complete, "{:?}", w.diagnostics);
+    let mut walls = Vec::new();
+    let mut steps: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+    for p in &inputs[1..] {
+        let t = Instant::now();
+        let r = run(p);
+        walls.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(r.status, koa_dep::db::Status::Complete, "{:?}", r.diagnostics);
+        for (k, v) in r.timings {
+            steps.entry(k).or_default().push(v * 1000.0);
+        }
+    }
+    let n = walls.len();
+    println!("level-0 NIRES 2048x1024 float32, {n} frames (warm process, SQLite, services fixture)");
+    println!(
+        "  wall per frame: median {:.1} ms  p95 {:.1} ms  max {:.1} ms",
+        pct(&mut walls.clone(), 0.5),
+        pct(&mut walls.clone(), 0.95),
+        pct(&mut walls, 1.0)
+    );
+    let order = ["record", "load", "identify", "dqa", "validate", "dedupe", "write", "preview", "tables", "publish"];
+    let line: Vec<String> =
+        order.iter().filter_map(|k| steps.get_mut(*k).map(|v| format!("{k} {:.1}", pct(v, 0.5)))).collect();
+    println!("  step medians (ms): {}", line.join(", "));
+    println!("  peak RSS: {:.1} MiB", peak_rss_mib());
+}

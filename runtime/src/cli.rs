@@ -1,0 +1,355 @@
+//! The command line (clap): `archive`, `demo`, `component list|run`, `sample`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Config;
+use crate::pipeline::{Archiver, JobOptions, JobReport};
+
+#[derive(Parser, Debug)]
+#[command(name = "koa-dep", version, about = "Keck Observatory Archive data evaluation and processing")]
+pub struct Cli {
+    /// Configuration file (TOML); KOA_DEP__SECTION__KEY variables override it.
+    #[arg(long, global = true, env = "KOA_DEP_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// More log output (repeat for debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Archive files of one instrument (level 0).
+    Archive(ArchiveArgs),
+    /// Generate example frames and archive them on SQLite.
+    Demo(DemoArgs),
+    /// Inspect or run WebAssembly components.
+    #[command(subcommand)]
+    Component(ComponentCmd),
+    /// Write a generated sample frame.
+    Sample(SampleArgs),
+    /// Run the real-time daemon: keyword sources, queue, workers (`--config FILE`).
+    Daemon,
+    /// List files in the services' output folders that the database does not know.
+    Reconcile(ReconcileArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ReconcileArgs {
+    /// Files modified at or after this UTC time (`YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SS`).
+    #[arg(long)]
+    pub since: String,
+    /// Queue the missing files.
+    #[arg(long)]
+    pub enqueue: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ArchiveArgs {
+    /// Instrument (NIRES, DEIMOS, …).
+    pub instrument: String,
+    /// One file.
+    #[arg(long, conflicts_with_all = ["files"])]
+    pub filepath: Option<PathBuf>,
+    /// A glob (a trailing `/` means every file in the folder); lists matches unless --confirm.
+    #[arg(long)]
+    pub files: Option<String>,
+    /// Act on the --files matches.
+    #[arg(long)]
+    pub confirm: bool,
+    /// Re-run an archived file under the same KOAID (history kept, old products replaced).
+    #[arg(long)]
+    pub reprocess: bool,
+    /// Program ID to use instead of the header's.
+    #[arg(long)]
+    pub progid: Option<String>,
+    /// Print machine-readable JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Working folder (created; default ./koa-demo).
+    #[arg(long, default_value = "koa-demo")]
+    pub dir: PathBuf,
+    /// Folder with KOA keyword tables (metadata tables are skipped without it).
+    #[arg(long)]
+    pub keyword_tables: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ComponentCmd {
+    /// The registered components with WIT version, size, sha256 and limits.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run one component in isolation on a FITS file (same sandbox limits).
+    Run(RunArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Instrument name or a path to a component `.wasm`.
+    pub component: String,
+    /// The FITS file.
+    pub file: PathBuf,
+    /// Services fixture (JSON); default: no services.
+    #[arg(long)]
+    pub services: Option<PathBuf>,
+    /// Extra context options (`key=value`), repeatable.
+    #[arg(long = "context", value_parser = parse_kv)]
+    pub context: Vec<(String, String)>,
+    /// Instrument name when running a `.wasm` file (default: its file stem).
+    #[arg(long)]
+    pub instrument: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SampleArgs {
+    /// An instrument (`deimos`, `kcwi`, …), `<instrument>-small`, `lris-red`,
+    /// `nires-imag`, or `nires-gold` (synthesised from the gold outputs in --data).
+    pub kind: String,
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Shared data folder (gold inputs).
+    #[arg(long, env = "KOA_DEP_SHARED_DATA", default_value = "../shared/data")]
+    pub data: PathBuf,
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| format!("expected key=value, got {s:?}"))
+}
+
+/// Expand `--files`: a trailing `/` means every file inside.
+pub fn expand_files(pattern: &str) -> anyhow::Result<Vec<PathBuf>> {
+    let pattern = if pattern.ends_with('/') { format!("{pattern}*") } else { pattern.to_string() };
+    let mut out: Vec<PathBuf> = glob::glob(&pattern)?.filter_map(Result::ok).filter(|p| p.is_file()).collect();
+    out.sort();
+    Ok(out)
+}
+
+/// One line per job.
+pub fn print_reports(reports: &[JobReport], json: bool) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(reports).unwrap_or_default());
+        return;
+    }
+    println!("{:<6} {:<34} {:<12} {:<24} {:>8}  {}", "ID", "KOAID", "STATUS", "CODE", "SECONDS", "PRODUCTS");
+    for r in reports {
+        let secs: f64 = r.timings.iter().map(|t| t.1).sum();
+        let products: Vec<String> =
+            r.products.iter().filter_map(|p| p.file_name().map(|n| n.to_string_lossy().to_string())).collect();
+        println!(
+            "{:<6} {:<34} {:<12} {:<24} {:>8.3}  {}",
+            r.id,
+            r.koaid.as_deref().unwrap_or("-"),
+            r.status.as_str(),
+            r.status_code.as_deref().unwrap_or(""),
+            secs,
+            products.join(" ")
+        );
+    }
+}
+
+async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
+    Ok(tokio::task::spawn_blocking(f).await?)
+}
+
+/// `koa-dep archive`.
+pub async fn archive(cfg: Config, args: ArchiveArgs) -> anyhow::Result<i32> {
+    let files = match (&args.filepath, &args.files) {
+        (Some(f), _) => vec![f.clone()],
+        (None, Some(g)) => {
+            let files = expand_files(g)?;
+            if !args.confirm {
+                for f in &files {
+                    println!("{}", f.display());
+                }
+                println!("{} file(s); add --confirm to archive them", files.len());
+                return Ok(0);
+            }
+            files
+        }
+        (None, None) => anyhow::bail!("give --filepath FILE or --files GLOB"),
+    };
+    let a = Arc::new(crate::app::archiver(cfg).await?);
+    let opts = JobOptions { reprocess: args.reprocess, progid: args.progid.clone(), ..Default::default() };
+    let mut reports = Vec::new();
+    for f in files {
+        let (a2, instr, o) = (a.clone(), args.instrument.clone(), opts.clone());
+        reports.push(run_blocking(move || a2.archive_file(&instr, &f, &o)).await??);
+    }
+    print_reports(&reports, args.json);
+    let failed = reports.iter().any(|r| matches!(r.status, crate::db::Status::Error));
+    Ok(if failed { 1 } else { 0 })
+}
+
+/// Archive a list of files with a ready archiver.
+pub async fn archive_all(a: Arc<Archiver>, instrument_files: Vec<(String, PathBuf)>) -> anyhow::Result<Vec<JobReport>> {
+    let mut reports = Vec::new();
+    for (instr, f) in instrument_files {
+        let a2 = a.clone();
+        reports.push(run_blocking(move || a2.archive_file(&instr, &f, &JobOptions::default())).await??);
+    }
+    Ok(reports)
+}
+
+/// `koa-dep demo`: the daemon on SQLite with one directory-watch service per
+/// instrument; generated frames are dropped into the watched folders and the
+/// demo waits until every one is archived.
+pub async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
+    let dir = std::path::absolute(&args.dir)?;
+    std::fs::create_dir_all(&dir)?;
+    let staging = dir.join("generated");
+    let frames = crate::samples::demo::write_demo_inputs(&staging)?;
+    let fixture = dir.join("services.json");
+    std::fs::write(&fixture, serde_json::to_string_pretty(&crate::samples::demo::services())?)?;
+    let incoming = dir.join("incoming");
+    let mut cfg = Config::default();
+    cfg.archive.root = dir.join("archive");
+    cfg.archive.keyword_tables = args.keyword_tables.clone();
+    cfg.database.url = format!("sqlite://{}", dir.join("koa-dep.db").display());
+    cfg.services.fixture = Some(fixture);
+    cfg.daemon.journal_dir = Some(dir.join("journal"));
+    cfg.daemon.poll_s = 0.2;
+    cfg.service = crate::samples::demo::watch_services(&incoming, frames.iter().map(|(i, _)| i.as_str()));
+    let d = crate::daemon::Daemon::new(cfg).await?;
+    println!("koa-dep demo: daemon {} watching {} (SQLite {})", d.owner(), incoming.display(), dir.join("koa-dep.db").display());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let total = frames.len();
+    let deliver = async {
+        // let the watchers start, then move each frame in whole (rename)
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        for (instrument, p) in &frames {
+            let day = p.parent().and_then(|d| d.parent()).and_then(|d| d.file_name()).map(|n| n.to_os_string()).unwrap_or_default();
+            let dest = incoming.join(instrument.to_lowercase()).join(day).join(p.file_name().unwrap_or_default());
+            std::fs::create_dir_all(dest.parent().unwrap_or(&incoming))?;
+            std::fs::rename(p, &dest)?;
+        }
+        println!("dropped {total} frames; waiting for the daemon");
+        let mut reports = Vec::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+        while reports.len() < total && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            reports.extend(d.take_finished().into_iter().map(|f| f.report));
+        }
+        let _ = stop_tx.send(());
+        anyhow::Ok(reports)
+    };
+    let (ran, reports) = tokio::join!(d.run(async { let _ = stop_rx.await; }), deliver);
+    ran?;
+    let mut reports = reports?;
+    reports.sort_by_key(|r| r.id);
+    print_reports(&reports, false);
+    println!("\narchive: {}   database: {}", dir.join("archive").display(), dir.join("koa-dep.db").display());
+    let complete = reports.len() == total && reports.iter().all(|r| r.status != crate::db::Status::Error);
+    if reports.len() < total {
+        eprintln!("koa-dep demo: only {} of {total} frames were archived", reports.len());
+    }
+    Ok(if complete { 0 } else { 1 })
+}
+
+/// `koa-dep daemon`.
+pub async fn daemon(cfg: Config) -> anyhow::Result<i32> {
+    let d = crate::daemon::Daemon::new(cfg).await?;
+    d.run(crate::daemon::shutdown_signal()).await?;
+    Ok(0)
+}
+
+/// `koa-dep reconcile`.
+pub async fn reconcile(cfg: Config, args: ReconcileArgs) -> anyhow::Result<i32> {
+    let since = parse_since(&args.since)?;
+    let db = crate::db::Db::connect(&cfg.database.url, cfg.database.max_connections).await?;
+    let missing = crate::daemon::reconcile::reconcile(&cfg, &db, since, args.enqueue).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&missing)?);
+    } else {
+        for m in &missing {
+            let q = m.queued.map(|id| format!("queued as {id}")).unwrap_or_default();
+            println!("{:<10} {:<16} {}  {q}", m.instrument, m.service, m.path.display());
+        }
+        println!("{} files not in the database{}", missing.len(), if args.enqueue { "" } else { " (use --enqueue to queue them)" });
+    }
+    Ok(0)
+}
+
+/// `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SS` (UTC).
+pub fn parse_since(s: &str) -> anyhow::Result<chrono::NaiveDateTime> {
+    if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S") {
+        return Ok(t);
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight"))
+        .map_err(|_| anyhow::anyhow!("--since {s:?}: expected YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS"))
+}
+
+/// `koa-dep component list`.
+pub fn component_list(cfg: &Config, json: bool) -> anyhow::Result<i32> {
+    let sb = crate::app::sandbox(cfg)?;
+    let info = sb.registry().info();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&info)?);
+    } else {
+        println!("{:<10} {:<14} {:>9} {:>8} {:>9}  {:<64}  {}", "NAME", "WIT", "BYTES", "MEM MiB", "DEADLINE", "SHA256", "SOURCE");
+        for i in info {
+            println!(
+                "{:<10} {:<14} {:>9} {:>8} {:>8.1}s  {:<64}  {}",
+                i.name, i.wit, i.size, i.memory_mib, i.deadline_s, i.sha256, i.source
+            );
+        }
+    }
+    Ok(0)
+}
+
+/// `koa-dep component run`.
+pub async fn component_run(mut cfg: Config, args: RunArgs) -> anyhow::Result<i32> {
+    let (name, instrument) = if args.component.ends_with(".wasm") {
+        let stem = Path::new(&args.component).file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+        cfg.components.files.insert(stem.clone(), PathBuf::from(&args.component));
+        (stem.clone(), args.instrument.clone().unwrap_or(stem).to_uppercase())
+    } else {
+        (args.component.to_lowercase(), args.instrument.clone().unwrap_or(args.component.clone()).to_uppercase())
+    };
+    cfg.services.fixture = args.services.clone();
+    if args.services.is_none() {
+        cfg.services.api_url = None;
+        cfg.services.weather_url = None;
+    }
+    let services = crate::services::from_config(&cfg, tokio::runtime::Handle::current())?;
+    let file = args.file.clone();
+    let context = args.context.clone();
+    let out = run_blocking(move || -> anyhow::Result<crate::pipeline::inspect::Inspection> {
+        let sb = crate::app::sandbox(&cfg)?;
+        crate::pipeline::inspect::inspect(&sb, services, &cfg, &name, &instrument, &file, context)
+    })
+    .await??;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        out.print_table();
+    }
+    Ok(if out.failure.is_some() { 2 } else { 0 })
+}
+
+/// `koa-dep sample`.
+pub fn sample(args: SampleArgs) -> anyhow::Result<i32> {
+    match args.kind.as_str() {
+        "nires-gold" => crate::samples::gold::write_gold_input(&args.data, &args.out)?,
+        other => {
+            let (_, f) = crate::samples::demo::frame(other, 0).ok_or_else(|| anyhow::anyhow!("no sample generator for {other:?}"))?;
+            f.write(&args.out)?;
+        }
+    }
+    println!("{}", args.out.display());
+    Ok(0)
+}

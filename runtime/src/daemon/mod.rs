@@ -1,0 +1,775 @@
+//! The daemon (spec pipeline.md §22, design §5 and §7): one process serving
+//! any number of instrument services.
+//!
+//! * **sources** (KTL poller, mKTL subscriber, directory watcher) send
+//!   broadcasts; [`trigger`] turns a broadcast into a file path or a reason
+//!   to ignore it;
+//! * every accepted trigger goes to the durable [`journal`] first; a replay
+//!   task moves journal entries into the database queue and acknowledges
+//!   them, so a database outage loses nothing;
+//! * the **dispatcher** claims queued jobs with leases, estimates each job's
+//!   memory from its headers and starts jobs while they fit the budget
+//!   ([`admission`]); finished jobs with a transient failure come back after a
+//!   backoff, dead workers' jobs come back when their lease expires;
+//! * **heartbeats**: a silent service is an error only when its instrument is
+//!   scheduled tonight; every error goes through [`crate::notify`];
+//! * SIGTERM/SIGINT: sources stop, waiting claims are released, running jobs
+//!   finish (nothing is left half-published).
+
+pub mod admission;
+pub mod journal;
+pub mod reconcile;
+pub mod trigger;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::config::{Config, Service, Source};
+use crate::db::{Db, Status, queue::Enqueued};
+use crate::notify::Notifier;
+use crate::pipeline::{Archiver, JobOptions, JobReport};
+use crate::sources::{self, Broadcast, Reader};
+use admission::Admission;
+use journal::Journal;
+use trigger::Ignored;
+
+/// Status codes of failures worth another attempt (database, services,
+/// files still being written, disk). Everything INVALID is final.
+pub const TRANSIENT: &[&str] = &["QUERY_ERROR", "DATABASE_ERROR", "WRITE_ERROR", "FITS_FILE_TYPE_ERROR", "TRANSFER_ERROR", "INGEST_ERROR"];
+
+/// Counters for the status page, the metrics endpoint and tests.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub broadcasts: AtomicU64,
+    pub ignored: AtomicU64,
+    pub accepted: AtomicU64,
+    pub queued: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub started: AtomicU64,
+    pub finished: AtomicU64,
+    pub retried: AtomicU64,
+    pub released: AtomicU64,
+}
+
+impl Counters {
+    fn bump(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+    /// (name, value) pairs.
+    pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
+        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        vec![
+            ("broadcasts", g(&self.broadcasts)),
+            ("ignored", g(&self.ignored)),
+            ("accepted", g(&self.accepted)),
+            ("queued", g(&self.queued)),
+            ("duplicates", g(&self.duplicates)),
+            ("started", g(&self.started)),
+            ("finished", g(&self.finished)),
+            ("retried", g(&self.retried)),
+            ("released", g(&self.released)),
+        ]
+    }
+}
+
+/// A finished job, as the daemon saw it (for the demo, the benchmark and tests).
+#[derive(Clone, Debug)]
+pub struct Finished {
+    pub report: JobReport,
+    /// Seconds from the trigger (journal time) or the queue insert to the end.
+    pub latency_s: f64,
+    /// When the job ended.
+    pub done_at: Instant,
+}
+
+/// The daemon.
+pub struct Daemon {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    cfg: Config,
+    archiver: Arc<Archiver>,
+    owner: String,
+    journal: Mutex<Journal>,
+    admission: Arc<Admission>,
+    notifier: Notifier,
+    /// Wakes the journal replay (new trigger).
+    replay: Notify,
+    /// Wakes the dispatcher (new job, a job finished).
+    dispatch: Notify,
+    stop: watch::Sender<bool>,
+    /// Per service: whether a broadcast was seen since start, and the
+    /// modification time of the last accepted file.
+    seen: Mutex<HashMap<String, Option<SystemTime>>>,
+    heartbeats: Mutex<HashMap<String, Instant>>,
+    /// Jobs this daemon holds a lease on (waiting or running).
+    held: Mutex<HashSet<i64>>,
+    /// When each queued path was accepted (trigger-to-done latency).
+    accepted_at: Mutex<HashMap<String, Instant>>,
+    finished: Mutex<Vec<Finished>>,
+    pub counters: Counters,
+}
+
+impl Daemon {
+    /// Connect to everything a configuration names.
+    pub async fn new(cfg: Config) -> anyhow::Result<Daemon> {
+        let archiver = Arc::new(crate::app::archiver(cfg.clone()).await?);
+        Daemon::with_archiver(cfg, archiver)
+    }
+
+    /// A daemon around an existing archiver (tests run several on one queue).
+    pub fn with_archiver(cfg: Config, archiver: Arc<Archiver>) -> anyhow::Result<Daemon> {
+        let journal = Journal::open(&cfg.journal_dir()).map_err(|e| anyhow::anyhow!("journal {}: {e}", cfg.journal_dir().display()))?;
+        let owner = cfg.daemon.name.clone().unwrap_or_else(|| {
+            format!("{}-{}", host_name(), std::process::id())
+        });
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let max_jobs = cfg.daemon.max_jobs.unwrap_or(cores);
+        let admission = Arc::new(Admission::new(cfg.daemon.memory_budget_mib << 20, max_jobs, Duration::from_secs(60)));
+        let notifier = Notifier::new(cfg.notify.clone(), archiver.db.clone());
+        let (stop, _) = watch::channel(false);
+        Ok(Daemon {
+            inner: Arc::new(Inner {
+                cfg,
+                archiver,
+                owner,
+                journal: Mutex::new(journal),
+                admission,
+                notifier,
+                replay: Notify::new(),
+                dispatch: Notify::new(),
+                stop,
+                seen: Mutex::new(HashMap::new()),
+                heartbeats: Mutex::new(HashMap::new()),
+                held: Mutex::new(HashSet::new()),
+                accepted_at: Mutex::new(HashMap::new()),
+                finished: Mutex::new(Vec::new()),
+                counters: Counters::default(),
+            }),
+        })
+    }
+
+    pub fn owner(&self) -> &str {
+        &self.inner.owner
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.inner.archiver.db
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.inner.counters
+    }
+
+    /// Jobs finished so far (drained).
+    pub fn take_finished(&self) -> Vec<Finished> {
+        std::mem::take(&mut *lock(&self.inner.finished))
+    }
+
+    /// Journal entries not yet in the database.
+    pub fn journal_pending(&self) -> usize {
+        lock(&self.inner.journal).pending().len()
+    }
+
+    /// Hand a broadcast to the trigger rules (what sources do).
+    pub async fn broadcast(&self, b: Broadcast) {
+        self.inner.on_broadcast(b, &HashMap::new()).await
+    }
+
+    /// Accept a file for a service (journal first, then the queue).
+    pub fn accept(&self, service: &Service, path: &str) -> anyhow::Result<u64> {
+        self.inner.accept(service, path)
+    }
+
+    /// Run until `shutdown` completes: sources, journal replay, dispatcher,
+    /// lease renewal, heartbeat checks. Returns after a clean stop.
+    pub async fn run(&self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let inner = self.inner.clone();
+        tracing::info!(
+            "daemon {} starting: {} services, budget {} MiB, {} jobs at most",
+            inner.owner,
+            inner.cfg.service.iter().filter(|s| s.enabled).count(),
+            inner.cfg.daemon.memory_budget_mib,
+            inner.admission_max()
+        );
+        match inner.archiver.db.requeue_expired().await {
+            Ok(n) if n > 0 => tracing::warn!("{n} jobs with expired leases back in the queue"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("lease check failed: {e}"),
+        }
+        let mut tasks = JoinSet::new();
+        let (tx, mut rx) = mpsc::channel::<Broadcast>(1024);
+        let (etx, mut erx) = mpsc::channel::<(String, String)>(256);
+        let (readers, _watchers) = inner.start_sources(&mut tasks, tx.clone(), etx.clone()).await;
+        drop(tx);
+        drop(etx);
+        let readers = Arc::new(readers);
+
+        // broadcasts → trigger rules (in order)
+        let i = inner.clone();
+        let r = readers.clone();
+        tasks.spawn(async move {
+            while let Some(b) = rx.recv().await {
+                i.on_broadcast(b, &r).await;
+            }
+        });
+        // source errors
+        let i = inner.clone();
+        tasks.spawn(async move {
+            while let Some((service, text)) = erx.recv().await {
+                i.source_error(&service, &text).await;
+            }
+        });
+        // keyword-history backfill for the gap since the last broadcast seen
+        let i = inner.clone();
+        let r = readers.clone();
+        tasks.spawn(async move { i.backfill(&r).await });
+        // journal → queue
+        let i = inner.clone();
+        tasks.spawn(async move { i.replay_loop().await });
+        // leases
+        let i = inner.clone();
+        tasks.spawn(async move { i.lease_loop().await });
+        // heartbeats
+        let i = inner.clone();
+        tasks.spawn(async move { i.heartbeat_loop().await });
+
+        let dispatcher = tokio::spawn({
+            let i = inner.clone();
+            async move { i.dispatch_loop().await }
+        });
+
+        shutdown.await;
+        tracing::info!("daemon {} stopping", inner.owner);
+        let _ = inner.stop.send(true);
+        inner.dispatch.notify_one();
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+        // running jobs finish; waiting claims are released by the dispatcher
+        let _ = dispatcher.await;
+        // a last attempt to hand journalled triggers to the database
+        inner.replay_once().await;
+        tracing::info!("daemon {} stopped", inner.owner);
+        Ok(())
+    }
+}
+
+/// This machine's name (lease owner records).
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "host".into())
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn stopping(rx: &watch::Receiver<bool>) -> bool {
+    *rx.borrow()
+}
+
+impl Inner {
+    fn admission_max(&self) -> usize {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        self.cfg.daemon.max_jobs.unwrap_or(cores)
+    }
+
+    fn service(&self, unique: &str) -> Option<&Service> {
+        self.cfg.service.iter().find(|s| s.name == unique && s.enabled)
+    }
+
+    /// Start every enabled service's source; returns the keyword readers by
+    /// service and the directory watchers (kept alive by the caller).
+    async fn start_sources(
+        self: &Arc<Self>,
+        tasks: &mut JoinSet<()>,
+        tx: mpsc::Sender<Broadcast>,
+        etx: mpsc::Sender<(String, String)>,
+    ) -> (HashMap<String, Arc<dyn Reader>>, Vec<notify::RecommendedWatcher>) {
+        let mut readers: HashMap<String, Arc<dyn Reader>> = HashMap::new();
+        let mut watchers = Vec::new();
+        for s in self.cfg.service.iter().filter(|s| s.enabled) {
+            let mut keys = vec![s.trigger.clone()];
+            keys.extend(s.heartbeat.clone());
+            match &s.source {
+                Source::Ktl => {
+                    let ktl = sources::ktl::Ktl {
+                        command: self.cfg.daemon.ktl_command.clone(),
+                        service: s.ktl.clone(),
+                        timeout: Duration::from_secs(10),
+                    };
+                    readers.insert(s.name.clone(), Arc::new(ktl.clone()));
+                    let interval = Duration::from_secs_f64(self.cfg.daemon.ktl_poll_s.max(0.05));
+                    tasks.spawn(ktl.poll(s.name.clone(), keys, interval, tx.clone(), etx.clone()));
+                }
+                Source::Mktl { publish, request } => {
+                    if let Some(req) = request {
+                        match sources::mktl::Mktl::connect(&s.ktl, Some(req), Duration::from_secs(10)).await {
+                            Ok(m) => {
+                                readers.insert(s.name.clone(), Arc::new(m));
+                            }
+                            Err(e) => {
+                                let _ = etx.send((s.name.clone(), format!("KTL_START_ERROR: {e}"))).await;
+                            }
+                        }
+                    }
+                    tasks.spawn(sources::mktl::Mktl::subscribe(
+                        publish.clone(),
+                        s.ktl.clone(),
+                        s.name.clone(),
+                        keys,
+                        tx.clone(),
+                        etx.clone(),
+                    ));
+                }
+                Source::Watch { dir, pattern } => {
+                    if let Err(e) = std::fs::create_dir_all(dir) {
+                        let _ = etx.send((s.name.clone(), format!("KTL_START_ERROR: watch {}: {e}", dir.display()))).await;
+                        continue;
+                    }
+                    match sources::watch::start(dir, pattern, &s.name, tx.clone()) {
+                        Ok(w) => watchers.push(w),
+                        Err(e) => {
+                            let _ = etx.send((s.name.clone(), format!("KTL_START_ERROR: watch {}: {e}", dir.display()))).await;
+                            continue;
+                        }
+                    }
+                    // files that arrived while the daemon was down: the database decides
+                    for p in sources::watch::existing(dir, pattern) {
+                        let b = Broadcast { service: s.name.clone(), keyword: s.trigger.clone(), value: p.display().to_string(), time: sources::now_secs() };
+                        let _ = tx.send(b).await;
+                    }
+                }
+                Source::None => {}
+            }
+        }
+        (readers, watchers)
+    }
+
+    /// The trigger rules for one broadcast (spec §22.2, with the first
+    /// broadcast after start decided by the database).
+    async fn on_broadcast(&self, b: Broadcast, readers: &HashMap<String, Arc<dyn Reader>>) {
+        Counters::bump(&self.counters.broadcasts);
+        let Some(service) = self.service(&b.service).cloned() else {
+            tracing::warn!("broadcast for unknown service {}", b.service);
+            return;
+        };
+        if service.heartbeat.as_deref().is_some_and(|h| h.eq_ignore_ascii_case(&b.keyword)) {
+            lock(&self.heartbeats).insert(service.name.clone(), Instant::now());
+            return;
+        }
+        // a watched folder's file is its own trigger
+        let watched = matches!(service.source, Source::Watch { .. });
+        if !watched {
+            if let Err(why) = trigger::check_trigger(&service, &b.keyword, &b.value) {
+                if why == Ignored::Unpopulated {
+                    tracing::warn!("{} KEYWORD_UNPOPULATED: {} has no value", service.name, b.keyword);
+                }
+                Counters::bump(&self.counters.ignored);
+                return;
+            }
+        }
+        let raw = match (&service.path_format, watched) {
+            (Some(format), false) => {
+                let Some(reader) = readers.get(&service.name) else {
+                    tracing::error!("{} KTL_READ_ERROR: no keyword reader for the path format", service.name);
+                    return;
+                };
+                let mut values = BTreeMap::new();
+                for k in trigger::format_keywords(format) {
+                    match reader.read(&k).await {
+                        Ok(v) => {
+                            values.insert(k, v);
+                        }
+                        Err(e) => {
+                            self.report(&service.instrument, "KTL_READ_ERROR", &format!("{}: reading {k}: {e}", service.name)).await;
+                            return;
+                        }
+                    }
+                }
+                match trigger::format_path(format, &values, &service.zfill) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        self.report(&service.instrument, "KTL_READ_ERROR", &format!("{}: {e}", service.name)).await;
+                        return;
+                    }
+                }
+            }
+            _ => b.value.clone(),
+        };
+        if raw.trim().is_empty() {
+            tracing::warn!("{} BLANK_FILE: {} is blank", service.name, b.keyword);
+            Counters::bump(&self.counters.ignored);
+            return;
+        }
+        let path = trigger::normalise(&raw);
+        let mut roots = self.cfg.daemon.accept_roots.clone();
+        if let Source::Watch { dir, .. } = &service.source {
+            roots.push(dir.display().to_string());
+        }
+        if let Some(why) = trigger::reject(&path, &roots) {
+            tracing::info!("{} ignored {path}: {why}", service.name);
+            Counters::bump(&self.counters.ignored);
+            return;
+        }
+        let mtime = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+        let first = {
+            let mut seen = lock(&self.seen);
+            match seen.get(&service.name) {
+                // re-broadcast of the file already accepted (same mtime)
+                Some(prev) if !watched && prev.is_some() && *prev == mtime => {
+                    Counters::bump(&self.counters.ignored);
+                    tracing::debug!("{} re-broadcast of {path} ignored", service.name);
+                    return;
+                }
+                Some(_) => {
+                    seen.insert(service.name.clone(), mtime);
+                    false
+                }
+                None => {
+                    seen.insert(service.name.clone(), mtime);
+                    true
+                }
+            }
+        };
+        // the first broadcast after a start (and every watched file): the
+        // database decides whether it is new
+        if first || watched {
+            match self.archiver.db.known_path(&path).await {
+                Ok(true) => {
+                    tracing::info!("{} {path} is already in the database", service.name);
+                    Counters::bump(&self.counters.duplicates);
+                    return;
+                }
+                Ok(false) => {}
+                // database down: the journal and the queue's own checks decide later
+                Err(e) => tracing::warn!("{}: database check of {path} failed: {e}", service.name),
+            }
+        }
+        if let Err(e) = self.accept(&service, &path) {
+            self.report(&service.instrument, "JOURNAL_ERROR", &format!("{path}: {e}")).await;
+        }
+    }
+
+    fn accept(&self, service: &Service, path: &str) -> anyhow::Result<u64> {
+        let seq = lock(&self.journal).append(&service.name, &service.instrument, path, service.transfer, sources::now_secs())?;
+        lock(&self.accepted_at).insert(path.to_string(), Instant::now());
+        Counters::bump(&self.counters.accepted);
+        self.replay.notify_one();
+        Ok(seq)
+    }
+
+    /// Move journal entries into the queue; keeps them when the database is
+    /// down. Returns whether every entry went in.
+    async fn replay_once(&self) -> bool {
+        let pending = lock(&self.journal).pending();
+        for e in pending {
+            let md5 = self.archived_md5(&e.path).await;
+            match self.archiver.db.enqueue(&e.instrument, &e.service, &e.path, md5.as_deref(), e.transfer).await {
+                Ok(r) => {
+                    match r {
+                        Enqueued::Queued(_) => Counters::bump(&self.counters.queued),
+                        Enqueued::InFlight(id) | Enqueued::SameContent(id) => {
+                            tracing::info!("{} {} not queued again: {r:?} (row {id})", e.service, e.path);
+                            Counters::bump(&self.counters.duplicates);
+                            lock(&self.accepted_at).remove(&e.path);
+                        }
+                    }
+                    if let Err(err) = lock(&self.journal).ack(e.seq) {
+                        tracing::error!("journal ack {}: {err}", e.seq);
+                    }
+                    self.dispatch.notify_one();
+                }
+                Err(err) => {
+                    tracing::warn!("database unavailable, {} triggers wait in the journal: {err}", lock(&self.journal).pending().len());
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// MD5 of a path when the database already archived a file of that path
+    /// (so a re-sent identical file is recognised before it is queued).
+    async fn archived_md5(&self, path: &str) -> Option<String> {
+        let row = self.archiver.db.latest_any_by_ofname(path).await.ok()??;
+        let archived = matches!(row.status.as_str(), "COMPLETE" | "TRANSFERRED" | "TRANSFERRING");
+        if !archived || row.md5.is_none() {
+            return None;
+        }
+        let p = path.to_string();
+        tokio::task::spawn_blocking(move || crate::fits::write::md5_file(Path::new(&p)).ok()).await.ok()?
+    }
+
+    async fn replay_loop(&self) {
+        loop {
+            let all_in = self.replay_once().await;
+            let wait = if all_in { Duration::from_secs(30) } else { Duration::from_secs(2) };
+            tokio::select! {
+                _ = self.replay.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    async fn lease_loop(&self) {
+        let lease = Duration::from_secs(self.cfg.daemon.lease_s.max(3));
+        let mut tick = tokio::time::interval(lease / 3);
+        let mut since_requeue = Instant::now();
+        loop {
+            tick.tick().await;
+            let held: Vec<i64> = lock(&self.held).iter().copied().collect();
+            for id in held {
+                if let Err(e) = self.archiver.db.renew(id, &self.owner, lease).await {
+                    tracing::warn!("lease renewal of job {id} failed: {e}");
+                }
+            }
+            if since_requeue.elapsed() >= lease / 2 {
+                since_requeue = Instant::now();
+                match self.archiver.db.requeue_expired().await {
+                    Ok(n) if n > 0 => {
+                        tracing::warn!("{n} jobs of a dead worker back in the queue");
+                        self.dispatch.notify_one();
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Claim, admit, run; until stopped. Claimed jobs that are still waiting
+    /// for room at shutdown are released.
+    async fn dispatch_loop(self: Arc<Self>) {
+        let lease = Duration::from_secs(self.cfg.daemon.lease_s.max(3));
+        let poll = Duration::from_secs_f64(self.cfg.daemon.poll_s.max(0.01));
+        let lookahead = self.admission_max().max(2);
+        let mut stop = self.stop.subscribe();
+        let mut waiting: Vec<(crate::db::StatusRow, u64, Instant)> = Vec::new();
+        let mut running = JoinSet::new();
+        loop {
+            if stopping(&stop) {
+                break;
+            }
+            // claim up to the look-ahead
+            while waiting.len() < lookahead {
+                match self.archiver.db.claim(&self.owner, 0, None, lease).await {
+                    Ok(Some(row)) => {
+                        lock(&self.held).insert(row.id);
+                        let p = row.ofname.clone();
+                        let bytes = tokio::task::spawn_blocking(move || admission::estimate_path(Path::new(&p))).await.unwrap_or(0);
+                        waiting.push((row, bytes, Instant::now()));
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::warn!("queue claim failed: {e}");
+                        break;
+                    }
+                }
+            }
+            let sizes: Vec<(u64, Instant)> = waiting.iter().map(|(_, b, t)| (*b, *t)).collect();
+            let mut picked = self.admission.choose(&sizes);
+            picked.sort_unstable_by(|a, b| b.cmp(a));
+            for i in picked {
+                let (row, bytes, _) = waiting.remove(i);
+                let ticket = self.admission.ticket(bytes);
+                let me = self.clone();
+                Counters::bump(&self.counters.started);
+                running.spawn(async move {
+                    me.run_one(row).await;
+                    drop(ticket);
+                    me.dispatch.notify_one();
+                });
+            }
+            while running.try_join_next().is_some() {}
+            tokio::select! {
+                _ = self.dispatch.notified() => {}
+                _ = tokio::time::sleep(poll) => {}
+                _ = stop.changed() => {}
+            }
+        }
+        for (row, _, _) in waiting {
+            match self.archiver.db.release(row.id, &self.owner).await {
+                Ok(_) => Counters::bump(&self.counters.released),
+                Err(e) => tracing::warn!("release of job {} failed (its lease will expire): {e}", row.id),
+            }
+            lock(&self.held).remove(&row.id);
+        }
+        while running.join_next().await.is_some() {}
+    }
+
+    async fn run_one(&self, row: crate::db::StatusRow) {
+        let id = row.id;
+        let a = self.archiver.clone();
+        let opts = JobOptions::default();
+        let report = match tokio::task::spawn_blocking(move || a.run_job(id, &opts)).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!("job {id} worker failed: {e}");
+                lock(&self.held).remove(&id);
+                return;
+            }
+        };
+        lock(&self.held).remove(&id);
+        Counters::bump(&self.counters.finished);
+        let ofname = row.ofname.clone();
+        let since = lock(&self.accepted_at).remove(&ofname);
+        let latency_s = since.map(|t| t.elapsed().as_secs_f64()).unwrap_or_else(|| {
+            let created = row.creation_time.map(|c| (crate::db::now() - c).num_milliseconds() as f64 / 1000.0);
+            created.unwrap_or(0.0)
+        });
+        let code = report.status_code.clone().unwrap_or_default();
+        if report.status == Status::Error {
+            if TRANSIENT.contains(&code.as_str()) {
+                let attempts = row.attempts.max(1);
+                let delay = Duration::from_secs(self.cfg.daemon.retry_delay_s.saturating_mul(1 << (attempts - 1).min(10)));
+                match self.archiver.db.retry_later(id, delay, self.cfg.daemon.max_attempts).await {
+                    Ok(true) => {
+                        Counters::bump(&self.counters.retried);
+                        tracing::warn!("job {id} {code}: retry {} in {:?}", attempts + 1, delay);
+                    }
+                    Ok(false) => self.report(&report.instrument, &code, &describe(&report)).await,
+                    Err(e) => tracing::warn!("job {id}: retry not recorded: {e}"),
+                }
+            } else {
+                self.report(&report.instrument, if code.is_empty() { "ERROR" } else { &code }, &describe(&report)).await;
+            }
+        } else if report.status == Status::Invalid && self.cfg.notify.warnings {
+            self.report(&report.instrument, &code, &describe(&report)).await;
+        }
+        lock(&self.finished).push(Finished { report, latency_s, done_at: Instant::now() });
+    }
+
+    async fn report(&self, instrument: &str, code: &str, text: &str) {
+        self.notifier.report(instrument, code, text).await;
+    }
+
+    /// A source failed: mail only when its instrument is scheduled tonight.
+    async fn source_error(&self, service: &str, text: &str) {
+        let Some(s) = self.service(service).cloned() else { return };
+        let code = if text.starts_with("KTL_START_ERROR") { "KTL_START_ERROR" } else { "KTL_READ_ERROR" };
+        if self.scheduled(&s.instrument).await {
+            self.report(&s.instrument, code, &format!("{service}: {text}")).await;
+        } else {
+            tracing::info!("{service} ({} not scheduled): {text}", s.instrument);
+        }
+    }
+
+    /// Whether an instrument is on the telescope schedule for tonight (HST).
+    /// Unknown (service down) counts as scheduled: better a mail too many.
+    async fn scheduled(&self, instrument: &str) -> bool {
+        let services = self.archiver.services.clone();
+        let instr = instrument.to_uppercase();
+        let hst = (chrono::Utc::now() - chrono::Duration::hours(10)).format("%Y-%m-%d").to_string();
+        let telnr = self.cfg.telescope(&instr);
+        tokio::task::spawn_blocking(move || match services.schedule(&hst, telnr, &instr) {
+            Ok(entries) => !entries.is_empty(),
+            Err(_) => true,
+        })
+        .await
+        .unwrap_or(true)
+    }
+
+    async fn heartbeat_loop(&self) {
+        let start = Instant::now();
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            for s in self.cfg.service.iter().filter(|s| s.enabled) {
+                let (Some(kw), Some(period)) = (&s.heartbeat, s.heartbeat_s) else { continue };
+                // spec: heartbeat period = listed seconds + 2; allow three periods
+                let limit = Duration::from_secs_f64((period + 2.0) * 3.0).max(Duration::from_secs(60));
+                let last = lock(&self.heartbeats).get(&s.name).copied().unwrap_or(start);
+                if last.elapsed() > limit {
+                    let text = format!("{}: heartbeat {kw} silent for {:.0} s", s.name, last.elapsed().as_secs_f64());
+                    if self.scheduled(&s.instrument).await {
+                        self.report(&s.instrument, "KTL_SERVICE_CHECK_FAIL", &text).await;
+                    } else {
+                        tracing::info!("{text} ({} offline and not scheduled: no mail)", s.instrument);
+                    }
+                }
+            }
+            tracing::info!("alive: {:?}", self.counters.snapshot());
+        }
+    }
+
+    /// Broadcasts of the trigger keywords since the newest job of each
+    /// service, read from the keyword history, go through the trigger rules.
+    async fn backfill(&self, readers: &HashMap<String, Arc<dyn Reader>>) {
+        let Some(url) = self.cfg.daemon.history_url.clone() else { return };
+        let pool = match sqlx::postgres::PgPoolOptions::new().max_connections(2).connect(&url).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!("keyword history {url}: {e}");
+                return;
+            }
+        };
+        let until = chrono::Utc::now().naive_utc();
+        for s in self.cfg.service.iter().filter(|s| s.enabled) {
+            let Some(table) = &s.history_table else { continue };
+            let since = match self.archiver.db.last_seen(&s.name).await {
+                Ok(Some(t)) => t,
+                Ok(None) => until - chrono::Duration::hours(24),
+                Err(e) => {
+                    tracing::warn!("backfill of {}: {e}", s.name);
+                    continue;
+                }
+            };
+            match sources::history::broadcasts(&pool, table, &s.name, &s.trigger, since, until).await {
+                Ok(list) => {
+                    tracing::info!("backfill {}: {} broadcasts since {since}", s.name, list.len());
+                    for b in list {
+                        let path = trigger::normalise(&b.value);
+                        // the database decides (no mtime memory for old broadcasts)
+                        if matches!(self.archiver.db.known_path(&path).await, Ok(true)) {
+                            continue;
+                        }
+                        lock(&self.seen).remove(&s.name);
+                        self.on_broadcast(b, readers).await;
+                    }
+                }
+                Err(e) => tracing::warn!("backfill of {}: {e}", s.name),
+            }
+        }
+    }
+}
+
+fn describe(r: &JobReport) -> String {
+    format!(
+        "job {} {} {}: {} {}",
+        r.id,
+        r.koaid.as_deref().unwrap_or("-"),
+        r.ofname,
+        r.status_code.as_deref().unwrap_or(""),
+        r.message.as_deref().unwrap_or("")
+    )
+}
+
+/// Resolve on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,190 @@
+//! The job queue on koa_status (design §7, spec §22.3): enqueueing with the
+//! duplicate rules, atomic claims with leases (`FOR UPDATE SKIP LOCKED` on
+//! PostgreSQL and MariaDB, a single-statement claim on SQLite), lease renewal
+//! and expiry (a dead worker's jobs come back), retries with backoff for
+//! transient failures, and release of claimed jobs at shutdown.
+
+use chrono::{Duration, NaiveDateTime};
+
+use super::{Db, DbResult, Kind, NewJob, Pool, Status, StatusRow, now};
+
+/// Why a trigger did not become a job.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Enqueued {
+    /// A new QUEUED row.
+    Queued(i64),
+    /// The same path is already queued or being processed (back-to-back broadcast).
+    InFlight(i64),
+    /// The same content is already archived.
+    SameContent(i64),
+}
+
+impl Db {
+    /// Queue a level-0 file unless the same path is in flight or the same
+    /// content (MD5, when known) is archived.
+    pub async fn enqueue(&self, instrument: &str, service: &str, ofname: &str, md5: Option<&str>, transfer: bool) -> DbResult<Enqueued> {
+        if let Some(row) = self.latest_any_by_ofname(ofname).await? {
+            let in_flight = matches!(row.status.as_str(), "QUEUED" | "PROCESSING" | "TRANSFERRING");
+            if in_flight && row.level == 0 {
+                return Ok(Enqueued::InFlight(row.id));
+            }
+        }
+        if let Some(m) = md5 {
+            if let Some(r) = self.by_md5(0, m).await?.into_iter().next() {
+                return Ok(Enqueued::SameContent(r.id));
+            }
+        }
+        let id = self
+            .insert_job(&NewJob {
+                level: 0,
+                instrument,
+                service: Some(service),
+                ofname,
+                status: Status::Queued,
+                reprocess: false,
+                transfer,
+                stage_file: None,
+                koaid: None,
+            })
+            .await?;
+        Ok(Enqueued::Queued(id))
+    }
+
+    /// Atomically claim the oldest due QUEUED job of a level (optionally of
+    /// one instrument) for `owner`, leased until now + `lease`.
+    pub async fn claim(&self, owner: &str, level: i64, instrument: Option<&str>, lease: std::time::Duration) -> DbResult<Option<StatusRow>> {
+        let t = now();
+        let expiry = t + Duration::from_std(lease).unwrap_or(Duration::seconds(600));
+        let id: Option<i64> = match self.kind() {
+            Kind::Sqlite | Kind::Postgres => scalar!(
+                self,
+                i64,
+                fetch_optional,
+                claim_sql(self.kind()),
+                owner,
+                expiry,
+                t,
+                level,
+                t,
+                instrument,
+                instrument
+            )?,
+            Kind::MySql => {
+                let Pool::MySql(p) = &self.pool else { unreachable!() };
+                let mut tx = p.begin().await?;
+                let id: Option<i64> = sqlx::query_scalar(
+                    "SELECT id FROM koa_status WHERE status = 'QUEUED' AND level = ? \
+                     AND (next_attempt_time IS NULL OR next_attempt_time <= ?) AND (? IS NULL OR instrument = ?) \
+                     ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
+                )
+                .bind(level)
+                .bind(t)
+                .bind(instrument)
+                .bind(instrument)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(id) = id {
+                    sqlx::query(
+                        "UPDATE koa_status SET status = 'PROCESSING', lease_owner = ?, lease_expiry = ?, \
+                         attempts = attempts + 1, process_start_time = ? WHERE id = ?",
+                    )
+                    .bind(owner)
+                    .bind(expiry)
+                    .bind(t)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                id
+            }
+        };
+        match id {
+            Some(id) => self.get(id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Extend the lease of a job still held by `owner`.
+    pub async fn renew(&self, id: i64, owner: &str, lease: std::time::Duration) -> DbResult<bool> {
+        let expiry = now() + Duration::from_std(lease).unwrap_or(Duration::seconds(600));
+        let n = execute!(self, "UPDATE koa_status SET lease_expiry = ? WHERE id = ? AND lease_owner = ?", expiry, id, owner)?;
+        Ok(n == 1)
+    }
+
+    /// Put a claimed job back in the queue (shutdown, or admission gave up),
+    /// without counting the attempt.
+    pub async fn release(&self, id: i64, owner: &str) -> DbResult<bool> {
+        let n = execute!(
+            self,
+            "UPDATE koa_status SET status = 'QUEUED', lease_owner = NULL, lease_expiry = NULL, \
+             attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END WHERE id = ? AND lease_owner = ? AND status = 'PROCESSING'",
+            id,
+            owner
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Jobs whose lease ran out (their worker died) go back to QUEUED;
+    /// returns how many.
+    pub async fn requeue_expired(&self) -> DbResult<u64> {
+        Ok(execute!(
+            self,
+            "UPDATE koa_status SET status = 'QUEUED', lease_owner = NULL, lease_expiry = NULL \
+             WHERE status = 'PROCESSING' AND lease_expiry IS NOT NULL AND lease_expiry < ?",
+            now()
+        )?)
+    }
+
+    /// A transient failure: back to QUEUED after `delay` unless `attempts`
+    /// reached `max_attempts` (then the job stays ERROR).
+    pub async fn retry_later(&self, id: i64, delay: std::time::Duration, max_attempts: i64) -> DbResult<bool> {
+        let at = now() + Duration::from_std(delay).unwrap_or(Duration::seconds(60));
+        let n = execute!(
+            self,
+            "UPDATE koa_status SET status = 'QUEUED', next_attempt_time = ?, lease_owner = NULL, lease_expiry = NULL \
+             WHERE id = ? AND attempts < ?",
+            at,
+            id,
+            max_attempts
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Jobs of a status (oldest first), for reports and tests.
+    pub async fn by_status(&self, status: Status) -> DbResult<Vec<StatusRow>> {
+        Ok(fetch!(self, StatusRow, fetch_all, const_format_row!("WHERE status = ? ORDER BY id"), status.as_str())?)
+    }
+
+    /// Number of jobs per status.
+    pub async fn count_status(&self, status: Status) -> DbResult<i64> {
+        Ok(scalar!(self, i64, fetch_one, "SELECT COUNT(*) FROM koa_status WHERE status = ?", status.as_str())?)
+    }
+
+    /// Time of the newest job created by a service (the last broadcast seen).
+    pub async fn last_seen(&self, service: &str) -> DbResult<Option<NaiveDateTime>> {
+        Ok(scalar!(self, Option<NaiveDateTime>, fetch_one, "SELECT MAX(creation_time) FROM koa_status WHERE service = ?", service)?)
+    }
+
+    /// Whether any row (any status, any level) has this original path.
+    pub async fn known_path(&self, ofname: &str) -> DbResult<bool> {
+        Ok(self.latest_any_by_ofname(ofname).await?.is_some())
+    }
+}
+
+fn claim_sql(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Postgres => {
+            "UPDATE koa_status SET status = 'PROCESSING', lease_owner = ?, lease_expiry = ?, attempts = attempts + 1, \
+             process_start_time = ? WHERE id = (SELECT id FROM koa_status WHERE status = 'QUEUED' AND level = ? \
+             AND (next_attempt_time IS NULL OR next_attempt_time <= ?) AND (?::text IS NULL OR instrument = ?) \
+             ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id"
+        }
+        _ => {
+            "UPDATE koa_status SET status = 'PROCESSING', lease_owner = ?, lease_expiry = ?, attempts = attempts + 1, \
+             process_start_time = ? WHERE id = (SELECT id FROM koa_status WHERE status = 'QUEUED' AND level = ? \
+             AND (next_attempt_time IS NULL OR next_attempt_time <= ?) AND (? IS NULL OR instrument = ?) \
+             ORDER BY id LIMIT 1) RETURNING id"
+        }
+    }
+}

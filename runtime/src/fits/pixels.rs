@@ -1,0 +1,539 @@
+//! Pixel access through cfitsio (the `fitsio` crate's vendored build): every
+//! BITPIX, BSCALE/BZERO scaling, BLANK pixels as NaN, tile-compressed images.
+//! Files are opened with `fits_open_diskfile` so that no part of a path is
+//! taken for cfitsio's extended file-name syntax. Images are read in row
+//! chunks; statistics stream with bounded memory.
+
+use std::ffi::{CStr, CString};
+use std::path::{Path, PathBuf};
+
+use fitsio::sys;
+
+/// A cfitsio failure.
+#[derive(Debug, thiserror::Error)]
+#[error("cfitsio status {status} ({text}) reading {path}: {context}")]
+pub struct PixelError {
+    pub status: i32,
+    pub text: String,
+    pub path: PathBuf,
+    pub context: String,
+}
+
+fn status_text(status: i32) -> String {
+    let mut buf = [0 as std::os::raw::c_char; 32];
+    unsafe { sys::ffgerr(status, buf.as_mut_ptr()) };
+    unsafe { CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned()
+}
+
+/// An open cfitsio file handle.
+pub struct Reader {
+    fptr: *mut sys::fitsfile,
+    path: PathBuf,
+}
+
+// cfitsio is built reentrant; a handle is used by one thread at a time.
+unsafe impl Send for Reader {}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        let mut status = 0;
+        unsafe { sys::ffclos(self.fptr, &mut status) };
+    }
+}
+
+/// Geometry of an image HDU as cfitsio sees it (decompressed).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Geometry {
+    pub cols: u64,
+    pub rows: u64,
+    /// Product of the axes beyond the second (cubes); only plane 0 is read.
+    pub planes: u64,
+    pub bitpix: i32,
+}
+
+impl Reader {
+    pub fn open(path: &Path) -> Result<Reader, PixelError> {
+        let c = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| PixelError {
+            status: 0,
+            text: "path contains NUL".into(),
+            path: path.into(),
+            context: "open".into(),
+        })?;
+        let mut fptr = std::ptr::null_mut();
+        let mut status = 0;
+        unsafe { sys::ffdkopn(&mut fptr, c.as_ptr(), 0, &mut status) };
+        if status != 0 || fptr.is_null() {
+            return Err(PixelError { status, text: status_text(status), path: path.into(), context: "open".into() });
+        }
+        Ok(Reader { fptr, path: path.into() })
+    }
+
+    fn err(&self, status: i32, context: String) -> PixelError {
+        PixelError { status, text: status_text(status), path: self.path.clone(), context }
+    }
+
+    /// Number of HDUs cfitsio finds.
+    pub fn count(&mut self) -> Result<usize, PixelError> {
+        let mut n = 0;
+        let mut status = 0;
+        unsafe { sys::ffthdu(self.fptr, &mut n, &mut status) };
+        if status != 0 {
+            return Err(self.err(status, "count HDUs".into()));
+        }
+        Ok(n as usize)
+    }
+
+    fn select(&mut self, hdu: usize) -> Result<(), PixelError> {
+        let mut t = 0;
+        let mut status = 0;
+        unsafe { sys::ffmahd(self.fptr, hdu as i32 + 1, &mut t, &mut status) };
+        if status != 0 {
+            return Err(self.err(status, format!("move to HDU {hdu}")));
+        }
+        Ok(())
+    }
+
+    /// The image geometry of an HDU.
+    pub fn geometry(&mut self, hdu: usize) -> Result<Geometry, PixelError> {
+        self.select(hdu)?;
+        let mut bitpix = 0;
+        let mut naxis = 0;
+        let mut naxes = [0i64; 9];
+        let mut status = 0;
+        unsafe { sys::ffgiprll(self.fptr, 9, &mut bitpix, &mut naxis, naxes.as_mut_ptr(), &mut status) };
+        if status != 0 {
+            return Err(self.err(status, format!("image parameters of HDU {hdu}")));
+        }
+        if naxis == 0 {
+            return Ok(Geometry { cols: 0, rows: 0, planes: 0, bitpix });
+        }
+        let cols = naxes[0].max(0) as u64;
+        let rows = if naxis >= 2 { naxes[1].max(0) as u64 } else { 1 };
+        let planes = if naxis > 2 { naxes[2..naxis.min(9) as usize].iter().map(|n| (*n).max(0) as u64).product::<u64>() } else { 1 };
+        Ok(Geometry { cols, rows, planes, bitpix })
+    }
+
+    /// Read `out.len()` pixels starting at 0-based element `first` as f32
+    /// (scaled; BLANK/undefined → NaN).
+    pub fn read_f32(&mut self, hdu: usize, first: u64, out: &mut [f32]) -> Result<(), PixelError> {
+        self.select(hdu)?;
+        let mut anynul = 0;
+        let mut status = 0;
+        unsafe {
+            sys::ffgpve(self.fptr, 1, first as i64 + 1, out.len() as i64, f32::NAN, out.as_mut_ptr(), &mut anynul, &mut status)
+        };
+        if status != 0 {
+            return Err(self.err(status, format!("read {} pixels of HDU {hdu} at {first}", out.len())));
+        }
+        Ok(())
+    }
+
+    /// Same as [`Reader::read_f32`] in double precision.
+    pub fn read_f64(&mut self, hdu: usize, first: u64, out: &mut [f64]) -> Result<(), PixelError> {
+        self.select(hdu)?;
+        let mut anynul = 0;
+        let mut status = 0;
+        unsafe {
+            sys::ffgpvd(self.fptr, 1, first as i64 + 1, out.len() as i64, f64::NAN, out.as_mut_ptr(), &mut anynul, &mut status)
+        };
+        if status != 0 {
+            return Err(self.err(status, format!("read {} pixels of HDU {hdu} at {first}", out.len())));
+        }
+        Ok(())
+    }
+}
+
+/// A rectangle in array order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rect {
+    pub x0: u64,
+    pub y0: u64,
+    pub nx: u64,
+    pub ny: u64,
+}
+
+/// Statistics of an image section (see the `stats` record of the WIT).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Stats {
+    pub count: u64,
+    pub finite: u64,
+    pub mean: f64,
+    pub median: f64,
+    pub std: f64,
+    pub min: f64,
+    pub max: f64,
+    pub saturated: u64,
+}
+
+/// Pixels handed to at most this many values are collected for an exact median;
+/// beyond, a histogram narrows the median down first.
+const COLLECT_LIMIT: u64 = 8 << 20;
+const ROWS_PER_READ: u64 = 256;
+
+/// Read access to the pixels of one image HDU (first plane), row by row.
+/// Statistics, samples and sections are built on [`Pixels::for_rows`].
+pub trait Pixels: Send {
+    /// (columns, rows)
+    fn shape(&self) -> (u64, u64);
+    /// Whether every value is an integer.
+    fn is_integer(&self) -> bool;
+    /// Call `f` with each row of `r` (columns cut to the rectangle).
+    fn for_rows(&mut self, r: Rect, f: &mut dyn FnMut(&[f32])) -> Result<(), PixelError>;
+    /// Report a rectangle outside the image.
+    fn out_of_range(&self, r: &Rect) -> PixelError;
+
+    fn check(&self, r: &Rect) -> Result<(), PixelError> {
+        let (c, rows) = self.shape();
+        if r.x0 + r.nx > c || r.y0 + r.ny > rows {
+            return Err(self.out_of_range(r));
+        }
+        Ok(())
+    }
+
+    fn whole(&self) -> Rect {
+        let (c, r) = self.shape();
+        Rect { x0: 0, y0: 0, nx: c, ny: r }
+    }
+
+    /// Rows [y0, y0+n), row-major.
+    fn read_rows(&mut self, y0: u64, n: u64) -> Result<Vec<f32>, PixelError> {
+        let cols = self.shape().0;
+        self.read_section(Rect { x0: 0, y0, nx: cols, ny: n })
+    }
+
+    /// A rectangle, row-major.
+    fn read_section(&mut self, r: Rect) -> Result<Vec<f32>, PixelError> {
+        self.check(&r)?;
+        let mut out = Vec::with_capacity((r.nx * r.ny) as usize);
+        self.for_rows(r, &mut |row| out.extend_from_slice(row))?;
+        Ok(out)
+    }
+
+    /// Row-major stride sample of the finite pixels of `r` (astropy zscale):
+    /// every max(1, N/max)-th finite value, at most `max`, with its row.
+    fn sample(&mut self, r: Option<Rect>, max: u64) -> Result<Vec<(u64, f32)>, PixelError> {
+        let r = r.unwrap_or_else(|| self.whole());
+        self.check(&r)?;
+        let mut finite = 0u64;
+        self.for_rows(r, &mut |row| finite += row.iter().filter(|v| v.is_finite()).count() as u64)?;
+        let stride = ((finite as f64 / max.max(1) as f64).max(1.0)) as u64;
+        let mut out = Vec::with_capacity(max.min(finite) as usize);
+        let (mut k, mut y) = (0u64, r.y0);
+        self.for_rows(r, &mut |row| {
+            for v in row {
+                if v.is_finite() {
+                    if k % stride == 0 && (out.len() as u64) < max {
+                        out.push((y, *v));
+                    }
+                    k += 1;
+                }
+            }
+            y += 1;
+        })?;
+        Ok(out)
+    }
+
+    /// Block means of the finite pixels of `r` in `f`×`f` blocks (NaN where a
+    /// block has none): (nx/f)×(ny/f) values, row-major.
+    fn read_binned(&mut self, r: Rect, f: u64) -> Result<Vec<f32>, PixelError> {
+        self.check(&r)?;
+        let f = f.max(1);
+        let (ox, oy) = ((r.nx / f) as usize, (r.ny / f) as usize);
+        let mut out = Vec::with_capacity(ox * oy);
+        let mut sum = vec![0f32; ox];
+        let mut cnt = vec![0u32; ox];
+        let mut k = 0u64;
+        let used = Rect { x0: r.x0, y0: r.y0, nx: ox as u64 * f, ny: oy as u64 * f };
+        self.for_rows(used, &mut |row| {
+            for (i, block) in row.chunks_exact(f as usize).enumerate() {
+                for v in block {
+                    if v.is_finite() {
+                        sum[i] += *v;
+                        cnt[i] += 1;
+                    }
+                }
+            }
+            k += 1;
+            if k % f == 0 {
+                for i in 0..ox {
+                    out.push(if cnt[i] == 0 { f32::NAN } else { sum[i] / cnt[i] as f32 });
+                    sum[i] = 0.0;
+                    cnt[i] = 0;
+                }
+            }
+        })?;
+        Ok(out)
+    }
+
+    /// Number of finite pixels ≥ `threshold` in `r`.
+    fn count_at_least(&mut self, r: Option<Rect>, threshold: f64) -> Result<u64, PixelError> {
+        let r = r.unwrap_or_else(|| self.whole());
+        let mut n = 0u64;
+        self.for_rows(r, &mut |row| n += row.iter().filter(|v| **v as f64 >= threshold).count() as u64)?;
+        Ok(n)
+    }
+
+    /// Mean, population standard deviation, median, extremes and the count of
+    /// pixels ≥ `saturate` over `r` (the whole first plane when none).
+    fn stats(&mut self, r: Option<Rect>, saturate: Option<f64>) -> Result<Stats, PixelError> {
+        let r = r.unwrap_or_else(|| self.whole());
+        self.check(&r)?;
+        let count = r.nx * r.ny;
+        let collect = count <= COLLECT_LIMIT;
+        let mut values: Vec<f32> = Vec::new();
+        if collect {
+            values.reserve(count as usize);
+        }
+        // chunk moments combined pairwise: stable for large images
+        let (mut n, mut mean, mut m2) = (0u64, 0f64, 0f64);
+        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        let mut sat = 0u64;
+        self.for_rows(r, &mut |row| {
+            let (mut cn, mut csum) = (0u64, 0f64);
+            for v in row {
+                if v.is_finite() {
+                    let x = *v as f64;
+                    cn += 1;
+                    csum += x;
+                    lo = lo.min(x);
+                    hi = hi.max(x);
+                    if saturate.is_some_and(|s| x >= s) {
+                        sat += 1;
+                    }
+                    if collect {
+                        values.push(*v);
+                    }
+                }
+            }
+            if cn == 0 {
+                return;
+            }
+            let cmean = csum / cn as f64;
+            let cm2: f64 = row.iter().filter(|v| v.is_finite()).map(|v| (*v as f64 - cmean).powi(2)).sum();
+            let tot = n + cn;
+            let delta = cmean - mean;
+            mean += delta * cn as f64 / tot as f64;
+            m2 += cm2 + delta * delta * (n as f64) * (cn as f64) / tot as f64;
+            n = tot;
+        })?;
+        if n == 0 {
+            let nan = f64::NAN;
+            return Ok(Stats { count, finite: 0, mean: nan, median: nan, std: nan, min: nan, max: nan, saturated: sat });
+        }
+        let median = if collect { median_of(&mut values) } else { median_by_histogram(self, r, n, lo, hi)? };
+        Ok(Stats { count, finite: n, mean, median, std: (m2 / n as f64).sqrt(), min: lo, max: hi, saturated: sat })
+    }
+}
+
+/// Exact median of many pixels with bounded memory: a histogram locates the
+/// bins holding the middle ranks, a second pass collects those values.
+fn median_by_histogram<P: Pixels + ?Sized>(p: &mut P, r: Rect, n: u64, lo: f64, hi: f64) -> Result<f64, PixelError> {
+    if lo == hi {
+        return Ok(lo);
+    }
+    const BINS: usize = 1 << 20;
+    let width = (hi - lo) / BINS as f64;
+    let bin = |x: f64| (((x - lo) / width) as usize).min(BINS - 1);
+    let mut hist = vec![0u32; BINS];
+    p.for_rows(r, &mut |row| {
+        for v in row.iter().filter(|v| v.is_finite()) {
+            hist[bin(*v as f64)] += 1;
+        }
+    })?;
+    let ranks = if n % 2 == 1 { (n / 2, n / 2) } else { (n / 2 - 1, n / 2) };
+    let (mut acc, mut b_lo, mut b_hi, mut below) = (0u64, None, None, 0u64);
+    for (i, c) in hist.iter().enumerate() {
+        let next = acc + *c as u64;
+        if b_lo.is_none() && ranks.0 < next {
+            b_lo = Some(i);
+            below = acc;
+        }
+        if ranks.1 < next {
+            b_hi = Some(i);
+            break;
+        }
+        acc = next;
+    }
+    let (b_lo, b_hi) = (b_lo.unwrap_or(0), b_hi.unwrap_or(BINS - 1));
+    let mut picked: Vec<f32> = Vec::new();
+    p.for_rows(r, &mut |row| {
+        for v in row.iter().filter(|v| v.is_finite()) {
+            let b = bin(*v as f64);
+            if b >= b_lo && b <= b_hi {
+                picked.push(*v);
+            }
+        }
+    })?;
+    picked.sort_by(f32::total_cmp);
+    let a = picked[(ranks.0 - below) as usize] as f64;
+    let b = picked[(ranks.1 - below) as usize] as f64;
+    Ok((a + b) / 2.0)
+}
+
+/// One image HDU streamed from disk through cfitsio.
+pub struct Image {
+    reader: Reader,
+    hdu: usize,
+    pub geometry: Geometry,
+    integer: bool,
+}
+
+impl Image {
+    /// Open an image HDU. `integer` tells whether scaled values are integers.
+    pub fn open(path: &Path, hdu: usize, integer: bool) -> Result<Image, PixelError> {
+        let mut reader = Reader::open(path)?;
+        let geometry = reader.geometry(hdu)?;
+        Ok(Image { reader, hdu, geometry, integer })
+    }
+
+    /// Read the whole first plane into memory.
+    pub fn load(mut self) -> Result<Loaded, PixelError> {
+        let (cols, rows) = (self.geometry.cols, self.geometry.rows);
+        let mut data = vec![0f32; (cols * rows) as usize];
+        self.reader.read_f32(self.hdu, 0, &mut data)?;
+        Ok(Loaded { cols, rows, integer: self.integer, data: std::sync::Arc::new(data) })
+    }
+}
+
+impl Pixels for Image {
+    fn shape(&self) -> (u64, u64) {
+        (self.geometry.cols, self.geometry.rows)
+    }
+
+    fn is_integer(&self) -> bool {
+        self.integer
+    }
+
+    fn out_of_range(&self, r: &Rect) -> PixelError {
+        PixelError {
+            status: 0,
+            text: "out of range".into(),
+            path: self.reader.path.clone(),
+            context: format!("{r:?} outside {}x{}", self.geometry.cols, self.geometry.rows),
+        }
+    }
+
+    fn for_rows(&mut self, r: Rect, f: &mut dyn FnMut(&[f32])) -> Result<(), PixelError> {
+        self.check(&r)?;
+        let cols = self.geometry.cols;
+        let mut y = r.y0;
+        let mut buf = Vec::new();
+        while y < r.y0 + r.ny {
+            let n = ROWS_PER_READ.min(r.y0 + r.ny - y);
+            buf.resize((n * cols) as usize, 0.0);
+            self.reader.read_f32(self.hdu, y * cols, &mut buf)?;
+            for row in buf.chunks(cols as usize) {
+                f(&row[r.x0 as usize..(r.x0 + r.nx) as usize]);
+            }
+            y += n;
+        }
+        Ok(())
+    }
+}
+
+/// An image HDU held in memory (shared between statistics and previews).
+#[derive(Clone)]
+pub struct Loaded {
+    cols: u64,
+    rows: u64,
+    integer: bool,
+    data: std::sync::Arc<Vec<f32>>,
+}
+
+impl Pixels for Loaded {
+    fn shape(&self) -> (u64, u64) {
+        (self.cols, self.rows)
+    }
+
+    fn is_integer(&self) -> bool {
+        self.integer
+    }
+
+    fn out_of_range(&self, r: &Rect) -> PixelError {
+        PixelError { status: 0, text: "out of range".into(), path: PathBuf::new(), context: format!("{r:?} outside {}x{}", self.cols, self.rows) }
+    }
+
+    fn for_rows(&mut self, r: Rect, f: &mut dyn FnMut(&[f32])) -> Result<(), PixelError> {
+        self.check(&r)?;
+        for y in r.y0..r.y0 + r.ny {
+            let start = (y * self.cols + r.x0) as usize;
+            f(&self.data[start..start + r.nx as usize]);
+        }
+        Ok(())
+    }
+}
+
+/// Order-preserving key of a finite f32 (sorts like the value).
+#[inline]
+fn key(v: f32) -> u32 {
+    let b = v.to_bits();
+    if b & 0x8000_0000 != 0 { !b } else { b | 0x8000_0000 }
+}
+
+/// The k-th smallest value (0-based) by a two-level radix select on the
+/// order-preserving bit pattern: one histogram pass over the high 16 bits,
+/// then a selection among the values of the bucket holding rank k.
+fn kth(values: &[f32], k: usize) -> f32 {
+    let mut hist = vec![0u32; 1 << 16];
+    for v in values {
+        hist[(key(*v) >> 16) as usize] += 1;
+    }
+    let (mut below, mut bucket) = (0usize, 0usize);
+    for (i, c) in hist.iter().enumerate() {
+        if below + *c as usize > k {
+            bucket = i;
+            break;
+        }
+        below += *c as usize;
+    }
+    let mut inside: Vec<f32> = values.iter().copied().filter(|v| (key(*v) >> 16) as usize == bucket).collect();
+    let (_, m, _) = inside.select_nth_unstable_by(k - below, f32::total_cmp);
+    *m
+}
+
+/// numpy `median` of finite values (mean of the two middle values).
+pub fn median_of(values: &mut [f32]) -> f64 {
+    let n = values.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n < 4096 {
+        let (_, m, _) = values.select_nth_unstable_by(n / 2, f32::total_cmp);
+        let upper = *m as f64;
+        if n % 2 == 1 {
+            return upper;
+        }
+        let lower = values[..n / 2].iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+        return (lower + upper) / 2.0;
+    }
+    let upper = kth(values, n / 2) as f64;
+    if n % 2 == 1 {
+        return upper;
+    }
+    (kth(values, n / 2 - 1) as f64 + upper) / 2.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn radix_median_equals_sorting() {
+        let mut seed = 7u64;
+        let mut vals: Vec<f32> = (0..100_001)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                ((seed % 20_000) as f32 - 10_000.0) * 0.37
+            })
+            .collect();
+        for n in [100_001usize, 100_000, 5000, 7] {
+            let v = &mut vals[..n];
+            let mut sorted = v.to_vec();
+            sorted.sort_by(f32::total_cmp);
+            let want = if n % 2 == 1 { sorted[n / 2] as f64 } else { (sorted[n / 2 - 1] as f64 + sorted[n / 2] as f64) / 2.0 };
+            assert_eq!(median_of(v), want, "n={n}");
+        }
+    }
+}

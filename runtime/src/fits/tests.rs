@@ -1,0 +1,185 @@
+use super::*;
+use crate::samples::{Data, Frame, FrameHdu, float, image_cards, int, text};
+
+fn frame() -> Frame {
+    let mut cards = image_cards(true, 16, &[4, 3]);
+    cards.push(text("OBJECT", "M13"));
+    cards.push(float("EXPTIME", 30.5));
+    let ext = image_cards(false, -32, &[2, 2]);
+    let mut ext = ext;
+    ext.push(text("EXTNAME", "SCI"));
+    Frame {
+        hdus: vec![
+            FrameHdu { cards, data: Data::I16((0..12).collect()) },
+            FrameHdu { cards: ext, data: Data::F32(vec![1.0, 2.0, 3.0, 4.5]) },
+        ],
+    }
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+#[test]
+fn structure_of_a_clean_file() {
+    let d = tempfile::tempdir().unwrap();
+    let p = write(d.path(), "a.fits", &frame().to_bytes());
+    let f = load(&p).unwrap();
+    assert!(f.warnings.is_empty() && f.corrupted.is_empty());
+    assert_eq!(f.hdus.len(), 2);
+    assert_eq!((f.hdus[0].kind, f.hdus[0].bitpix, f.hdus[0].shape.clone()), (HduKind::Primary, 16, vec![4, 3]));
+    assert_eq!((f.hdus[1].kind, f.hdus[1].name.as_deref()), (HduKind::Image, Some("SCI")));
+    assert_eq!(f.hdus[0].data_start, 2880);
+    assert_eq!(f.hdus[0].data_len, 24);
+    assert_eq!(f.hdus[1].header_start, 5760);
+    assert_eq!(f.hdus[0].value("EXPTIME"), Some(&HValue::Float(30.5)));
+}
+
+#[test]
+fn unedited_files_are_copied_byte_for_byte() {
+    let d = tempfile::tempdir().unwrap();
+    let bytes = frame().to_bytes();
+    let p = write(d.path(), "a.fits", &bytes);
+    let f = load(&p).unwrap();
+    let out = d.path().join("b.fits");
+    let w = write::write_fits(&f, &out).unwrap();
+    assert_eq!(std::fs::read(&out).unwrap(), bytes);
+    assert_eq!(w.md5, write::md5_file(&out).unwrap());
+    assert_eq!(w.bytes, bytes.len() as u64);
+}
+
+#[test]
+fn edits_change_only_their_cards() {
+    let d = tempfile::tempdir().unwrap();
+    let bytes = frame().to_bytes();
+    let p = write(d.path(), "a.fits", &bytes);
+    let mut f = load(&p).unwrap();
+    f.hdus[0].set("OBJECT", HValue::Text("M 13".into()), "target");
+    f.hdus[0].set("KOAID", HValue::Text("NR.20190615.12571.36.fits".into()), "KOA: Data file name");
+    f.hdus[0].remove("EXPTIME");
+    let out = d.path().join("b.fits");
+    write::write_fits(&f, &out).unwrap();
+    let g = load(&out).unwrap();
+    let keys: Vec<&str> = g.hdus[0].cards.iter().map(|c| c.key.as_str()).collect();
+    assert_eq!(keys, ["SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "EXTEND", "OBJECT", "KOAID"]);
+    assert_eq!(g.hdus[0].value("OBJECT"), Some(&HValue::Text("M 13".into())));
+    // untouched cards keep their exact images
+    for (a, b) in f.hdus[0].cards.iter().zip(&g.hdus[0].cards).take(6) {
+        assert_eq!(a.raw, b.raw);
+    }
+    // data units identical
+    let ob = std::fs::read(&out).unwrap();
+    assert_eq!(&bytes[2880..2880 + 24], &ob[g.hdus[0].data_start as usize..][..24]);
+    assert_eq!(&bytes[5760..], &ob[g.hdus[1].header_start as usize..]);
+}
+
+#[test]
+fn missing_end_short_padding_and_truncation() {
+    let d = tempfile::tempdir().unwrap();
+    let bytes = frame().to_bytes();
+    // END blanked: tolerated, repaired on write
+    let mut b = bytes.clone();
+    let end = b[..2880].chunks(80).position(|c| c.starts_with(b"END ")).unwrap() * 80;
+    b[end..end + 3].copy_from_slice(b"   ");
+    let f = load(&write(d.path(), "noend.fits", &b)).unwrap();
+    assert!(f.warnings.iter().any(|w| w.code == "MISSING_END"));
+    assert!(f.needs_repair());
+    let out = d.path().join("fixed.fits");
+    write::write_fits(&f, &out).unwrap();
+    let g = load(&out).unwrap();
+    assert!(g.warnings.is_empty(), "{:?}", g.warnings);
+    // short final padding
+    let f = load(&write(d.path(), "short.fits", &bytes[..bytes.len() - 100])).unwrap();
+    assert!(f.warnings.iter().any(|w| w.code == "SHORT_PADDING"));
+    assert!(f.corrupted.is_empty());
+    // data cut short
+    let f = load(&write(d.path(), "cut.fits", &bytes[..5760 + 2880 + 4])).unwrap();
+    assert!(f.corrupted.iter().any(|c| c.code == "CORRUPTED_HDU"));
+    // trailing garbage after the last HDU
+    let mut t = bytes.clone();
+    t.extend(vec![0u8; 2880]);
+    let f = load(&write(d.path(), "trail.fits", &t)).unwrap();
+    assert!(f.warnings.iter().any(|w| w.code == "TRAILING_BYTES"));
+}
+
+#[test]
+fn fatal_inputs_have_specific_codes() {
+    let d = tempfile::tempdir().unwrap();
+    assert_eq!(load(&write(d.path(), "e.fits", b"")).unwrap_err().code(), "EMPTY_FILE");
+    assert_eq!(load(&write(d.path(), "t.fits", b"hello world, not fits at all .........")).unwrap_err().code(), "UNREADABLE_FITS");
+    assert_eq!(load(&d.path().join("none.fits")).unwrap_err().code(), "FITS_NOT_FOUND");
+    assert_eq!(load(d.path()).unwrap_err().code(), "FITS_NOT_FOUND");
+    // a primary header with a broken BITPIX
+    let mut cards = image_cards(true, 16, &[1]);
+    cards[1] = int("BITPIX", 12);
+    let f = Frame { hdus: vec![FrameHdu { cards, data: Data::None }] };
+    assert_eq!(load(&write(d.path(), "b.fits", &f.to_bytes())).unwrap_err().code(), "UNREADABLE_FITS");
+}
+
+#[test]
+fn duplicate_keywords_with_different_values_are_reported_once() {
+    let d = tempfile::tempdir().unwrap();
+    let mut fr = frame();
+    fr.hdus[0].cards.push(text("OBJECT", "M92"));
+    fr.hdus[0].cards.push(text("OBJECT", "M92"));
+    fr.hdus[0].cards.push(float("EXPTIME", 30.5));
+    let f = load(&write(d.path(), "dup.fits", &fr.to_bytes())).unwrap();
+    let dups: Vec<_> = f.warnings.iter().filter(|w| w.code == "DUPLICATE_KEYWORD").collect();
+    assert_eq!(dups.len(), 1, "same-value duplicates are fine: {dups:?}");
+    assert!(dups[0].message.contains("\"M13\" and \"M92\"") && dups[0].message.contains("using the first"));
+    assert_eq!(f.hdus[0].value("OBJECT"), Some(&HValue::Text("M13".into())));
+}
+
+#[test]
+fn compressed_and_table_hdus_are_classified() {
+    let mut cards = vec![
+        text("XTENSION", "BINTABLE"),
+        int("BITPIX", 8),
+        int("NAXIS", 2),
+        int("NAXIS1", 8),
+        int("NAXIS2", 1),
+        int("PCOUNT", 0),
+        int("GCOUNT", 1),
+        int("TFIELDS", 1),
+        text("TFORM1", "1PB(0)"),
+    ];
+    cards.push(crate::samples::logical("ZIMAGE", true));
+    cards.push(int("ZBITPIX", 16));
+    cards.push(int("ZNAXIS", 2));
+    cards.push(int("ZNAXIS1", 10));
+    cards.push(int("ZNAXIS2", 20));
+    let fr = Frame {
+        hdus: vec![
+            FrameHdu { cards: image_cards(true, 8, &[]), data: Data::None },
+            FrameHdu { cards, data: Data::Bytes(vec![0; 8]) },
+        ],
+    };
+    let d = tempfile::tempdir().unwrap();
+    let f = load(&write(d.path(), "c.fits", &fr.to_bytes())).unwrap();
+    assert_eq!(f.hdus[1].kind, HduKind::CompressedImage);
+    assert_eq!((f.hdus[1].bitpix, f.hdus[1].shape.clone()), (16, vec![10, 20]));
+    assert!(f.hdus[1].has_image());
+    assert!(!f.hdus[0].has_image());
+}
+
+#[test]
+fn edited_headers_are_resealed() {
+    let d = tempfile::tempdir().unwrap();
+    let mut fr = frame();
+    fr.hdus[0].cards.push(text("CHECKSUM", "0000000000000000"));
+    fr.hdus[0].cards.push(text("DATASUM", "0"));
+    let p = write(d.path(), "c.fits", &fr.to_bytes());
+    let mut f = load(&p).unwrap();
+    // made-up values do not verify
+    assert_eq!(f.warnings.iter().filter(|w| w.code == "CHECKSUM_MISMATCH").count(), 2);
+    let sum = f.hdus[0].data_sum.unwrap();
+    f.hdus[0].set("DATASUM", HValue::Text(sum.to_string()), "data unit checksum");
+    f.hdus[0].set("OBJECT", HValue::Text("edited".into()), "");
+    let out = d.path().join("sealed.fits");
+    write::write_fits(&f, &out).unwrap();
+    let g = load(&out).unwrap();
+    assert!(g.warnings.is_empty(), "{:?}", g.warnings);
+    assert_eq!(g.hdus[0].value("OBJECT"), Some(&HValue::Text("edited".into())));
+}

@@ -1,0 +1,188 @@
+//! Step `publish`: temporary products renamed into place (stale products of
+//! a reprocessed KOAID removed afterwards), then the MD5 table — the commit
+//! point — written last. Then the non-critical bookkeeping: the header diff
+//! file, the `headers` JSON row (spec §18, reference defect #26 fixed: raw
+//! reads, HISTORY as a list), follow-up rows (DEIMOS level 1) and the raw
+//! stage copy (spec §12.3).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value as Json, json};
+
+use super::{Job, Severity, StepResult};
+use crate::db::{NewJob, Status};
+use crate::fits::{Card, HValue};
+use crate::sandbox::bindings::types::Followup;
+use crate::tables::{md5_table_text, product_files};
+
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// The `headers` JSON object of a primary header.
+pub fn header_json(cards: &[Card]) -> Json {
+    let mut obj = Map::new();
+    let mut history: Vec<Json> = Vec::new();
+    for c in cards {
+        if c.key == "HISTORY" {
+            history.push(Json::String(c.comment.clone()));
+            continue;
+        }
+        if c.commentary || c.key.is_empty() || obj.contains_key(&c.key) {
+            continue;
+        }
+        let value = match &c.value {
+            HValue::Text(s) if s.is_empty() || s.trim().eq_ignore_ascii_case("nan") || s.trim().eq_ignore_ascii_case("-nan") => Json::Null,
+            HValue::Text(s) => Json::String(s.clone()),
+            HValue::Int(i) => json!(i),
+            HValue::Float(f) if f.is_finite() => json!(f),
+            HValue::Float(_) | HValue::Undefined => Json::Null,
+            HValue::Logical(b) => json!(b),
+        };
+        obj.insert(c.key.clone(), json!({"value": value, "comment": c.comment}));
+    }
+    if !history.is_empty() {
+        obj.insert("HISTORY".into(), json!({"value": history, "comment": ""}));
+    }
+    Json::Object(obj)
+}
+
+/// `<stage>/<D>/<ofname>` with `_verN` (N = 2…19) when taken (spec §12.3).
+pub fn stage_target(stage: &Path, utdatedir: &str, ofname: &str) -> PathBuf {
+    let base = stage.join(utdatedir).join(ofname.trim_start_matches('/'));
+    if !base.exists() {
+        return base;
+    }
+    let name = base.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((s, e)) => (s.to_string(), format!(".{e}")),
+        None => (name.clone(), String::new()),
+    };
+    let mut last = base.clone();
+    for i in 2..20 {
+        last = base.with_file_name(format!("{stem}_ver{i}{ext}"));
+        if !last.exists() {
+            break;
+        }
+    }
+    last
+}
+
+impl Job<'_> {
+    pub(super) fn step_publish(&mut self) -> StepResult {
+        let koaid = self.koaid.clone().expect("koaid");
+        let lev0 = self.lev0.clone().expect("lev0");
+        if self.opts.reprocess && koaid.len() < 20 {
+            return Err(self.stop(Severity::Error, "INVALID_KOAID", "publish", format!("{koaid} is too short to clean up by name")));
+        }
+        let old: BTreeSet<PathBuf> = product_files(&lev0, &koaid).unwrap_or_default().into_iter().collect();
+        let pending = std::mem::take(&mut self.pending);
+        for p in &pending {
+            if let Err(e) = std::fs::rename(&p.tmp, &p.dest) {
+                return Err(self.stop(Severity::Error, "WRITE_ERROR", "publish", format!("{} → {}: {e}", p.tmp.display(), p.dest.display())));
+            }
+            if let Some(m) = &p.md5 {
+                self.known_md5.insert(p.dest.clone(), m.clone());
+            }
+            self.products.push(p.dest.clone());
+        }
+        // stale products of an earlier run of this KOAID
+        let fresh: BTreeSet<&PathBuf> = self.products.iter().collect();
+        for stale in old.iter().filter(|o| !fresh.contains(o)) {
+            if let Err(e) = std::fs::remove_file(stale) {
+                return Err(self.stop(Severity::Error, "FILE_DELETE_ERROR", "publish", format!("{}: {e}", stale.display())));
+            }
+            self.log.info(&format!("removed stale product {}", stale.display()));
+        }
+        sync_dir(&lev0);
+        // the commit point
+        let files = match product_files(&lev0, &koaid) {
+            Ok(f) => f,
+            Err(e) => return Err(self.stop(Severity::Error, "CREATE_MD5_SUM_ERROR", "publish", e.to_string())),
+        };
+        let md5_name = lev0.join(format!("{koaid}.md5sum.table"));
+        let tmp = lev0.join(format!(".{koaid}.md5sum.table.{}.tmp", std::process::id()));
+        let written = md5_table_text(&lev0, &files, &self.known_md5).and_then(|text| {
+            std::fs::write(&tmp, text)?;
+            std::fs::File::open(&tmp)?.sync_all()?;
+            std::fs::rename(&tmp, &md5_name)
+        });
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(self.stop(Severity::Error, "CREATE_MD5_SUM_ERROR", "publish", e.to_string()));
+        }
+        sync_dir(&lev0);
+        self.products.push(md5_name.clone());
+        let total: u64 = files.iter().chain(std::iter::once(&md5_name)).filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
+        self.archsize_mb = Some(total as f64 / 1e6);
+        self.bookkeeping(&koaid, &lev0);
+        Ok(())
+    }
+
+    fn bookkeeping(&mut self, koaid: &str, lev0: &Path) {
+        // header diff (local, not transferred)
+        let diff = json!({"koaid": koaid, "changes": self.changes});
+        let diff_path = lev0.join(format!("{koaid}.diff.json"));
+        if let Err(e) = std::fs::write(&diff_path, serde_json::to_string_pretty(&diff).unwrap_or_default()) {
+            self.diag(Severity::Warn, "DIFF_FILE_ERROR", "publish", e.to_string());
+        }
+        // headers row
+        let header = header_json(&self.file().hdus[0].cards);
+        if let Err(e) = self.a.block(self.a.db.upsert_header(koaid, &header)) {
+            self.diag(Severity::Warn, "HEADER_TABLE_INSERT_FAIL", "publish", e.to_string());
+        }
+        // follow-up rows (DEIMOS RTI level 1), not when reprocessing
+        if !self.opts.reprocess {
+            for f in self.followups.clone() {
+                let Followup::QueueLevel((level, service)) = f;
+                let stage = lev0.join(format!("{koaid}.fits")).display().to_string();
+                let r = self.a.block(self.a.db.insert_job(&NewJob {
+                    level: level as i64,
+                    instrument: &self.instrument,
+                    service: Some(&service),
+                    ofname: &stage,
+                    status: Status::Queued,
+                    reprocess: false,
+                    transfer: false,
+                    stage_file: Some(&stage),
+                    koaid: Some(koaid),
+                }));
+                if let Err(e) = r {
+                    self.diag(Severity::Warn, "LEV1_INSERT_ERROR", "publish", e.to_string());
+                }
+            }
+        }
+        self.raw_copy();
+    }
+
+    /// Keep a copy of the raw file under the stage directory.
+    fn raw_copy(&mut self) {
+        let Some(row) = self.row.clone() else { return };
+        if row.stage_file.as_deref().is_some_and(|s| !s.is_empty() && Path::new(s).is_file()) {
+            return;
+        }
+        let utdatedir = self.utdate.clone().unwrap_or_default().replace('-', "");
+        let stage = self.a.cfg.archive.root.join(&self.instrument).join("stage");
+        let target = stage_target(&stage, &utdatedir, &row.ofname);
+        if target == self.input {
+            return;
+        }
+        let r = target
+            .parent()
+            .map(std::fs::create_dir_all)
+            .unwrap_or(Ok(()))
+            .and_then(|_| std::fs::copy(&self.input, &target));
+        match r {
+            Ok(_) => {
+                let s = target.display().to_string();
+                if let Err(e) = self.a.block(self.a.db.set_stage_file(self.id, &s)) {
+                    self.diag(Severity::Warn, "QUERY_ERROR", "publish", e.to_string());
+                }
+            }
+            Err(e) => self.diag(Severity::Warn, "FILE_COPY_ERROR", "publish", format!("{} to {}: {e}", self.input.display(), target.display())),
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! Step `record`: the koa_status row of the job (spec §4.3 steps 1–4): find
+//! or create it, copy it to history and reset it when reprocessing, mark it
+//! PROCESSING, and choose the input file (the stage copy when it exists).
+
+use std::path::Path;
+
+use super::{Archiver, Job, Severity, StepResult};
+use crate::db::{NewJob, Status};
+
+/// The row a command-line archive uses: the newest level-0 row of this path
+/// when reprocessing, else a new PROCESSING row.
+pub(super) fn row_for_file(a: &Archiver, instrument: &str, path: &Path, reprocess: bool) -> anyhow::Result<i64> {
+    let abs = std::path::absolute(path)?;
+    let ofname = abs.to_string_lossy().to_string();
+    let instrument = instrument.to_uppercase();
+    if reprocess {
+        if let Some(row) = a.block(a.db.latest_by_ofname(0, &instrument, &ofname))? {
+            return Ok(row.id);
+        }
+    }
+    let id = a.block(a.db.insert_job(&NewJob {
+        level: 0,
+        instrument: &instrument,
+        service: None,
+        ofname: &ofname,
+        status: Status::Processing,
+        reprocess,
+        transfer: false,
+        stage_file: None,
+        koaid: None,
+    }))?;
+    Ok(id)
+}
+
+impl Job<'_> {
+    pub(super) fn step_record(&mut self) -> StepResult {
+        let row = match self.a.block(self.a.db.get(self.id)) {
+            Ok(Some(r)) => r,
+            Ok(None) => return Err(self.stop(Severity::Error, "DB_ID_NOT_FOUND", "record", format!("no koa_status row {}", self.id))),
+            Err(e) => return Err(self.stop(Severity::Error, "QUERY_ERROR", "record", e.to_string())),
+        };
+        self.instrument = row.instrument.to_uppercase();
+        if self.opts.reprocess || row.reprocess != 0 {
+            self.opts.reprocess = true;
+            if let Err(e) = self.a.block(self.a.db.archive_and_reset(self.id)) {
+                self.diag(Severity::Warn, "QUERY_ERROR", "record", format!("history copy: {e}"));
+            }
+        }
+        let claimed = row.status == "PROCESSING" && row.lease_owner.is_some();
+        if let Err(e) = self.a.block(self.a.db.start_processing(self.id, claimed)) {
+            return Err(self.stop(Severity::Error, "QUERY_ERROR", "record", e.to_string()));
+        }
+        self.input = match row.stage_file.as_deref().filter(|s| !s.is_empty() && Path::new(s).is_file()) {
+            Some(stage) => stage.into(),
+            None => row.ofname.clone().into(),
+        };
+        self.log.info(&format!("job {} {} {} (input {})", self.id, self.instrument, row.ofname, self.input.display()));
+        self.row = Some(row);
+        Ok(())
+    }
+}

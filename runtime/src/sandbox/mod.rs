@@ -1,0 +1,355 @@
+//! The component sandbox (design §4): one wasmtime engine, components
+//! compiled once and cached as precompiled `.cwasm` files, one `InstancePre`
+//! per component, and a fresh `Store` + instance for every call so nothing
+//! leaks between files. Each store has a memory cap (a `ResourceLimiter`), an
+//! epoch deadline (10 ms ticker), a 1 MiB wasm stack and an empty, frozen
+//! WASI context (no files, no network, fixed clocks, seeded randomness).
+//!
+//! Failures are classified: guest `result` errors are data problems; traps
+//! are component failures with their own status codes (COMPONENT_TIMEOUT,
+//! COMPONENT_OOM, COMPONENT_TRAP, COMPONENT_OVERSIZE, COMPONENT_LOAD_ERROR).
+//! Calls are synchronous: run them on blocking threads, never on the async
+//! runtime's workers.
+
+pub mod host;
+pub mod registry;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, Store, Trap};
+
+pub use host::{HostState, ImageRes, JobHost};
+pub use registry::{ComponentInfo, Registry, builtin_components};
+
+/// Generated host bindings of wit/koa-dep.wit.
+pub mod bindings {
+    pub mod instrument {
+        wasmtime::component::bindgen!({
+            path: "../wit",
+            world: "instrument",
+            with: { "koa:dep/pixels.image": crate::sandbox::host::ImageRes },
+            additional_derives: [serde::Serialize, serde::Deserialize],
+        });
+    }
+    pub mod thumbnail {
+        wasmtime::component::bindgen!({
+            path: "../wit",
+            world: "thumbnail",
+            with: {
+                "koa:dep/types": super::instrument::koa::dep::types,
+                "koa:dep/pixels": super::instrument::koa::dep::pixels,
+            },
+        });
+    }
+    pub use instrument::koa::dep::types;
+}
+
+use bindings::types;
+
+/// Per-component resource limits.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Limits {
+    /// Linear-memory cap in bytes.
+    pub memory: usize,
+    /// Wall-clock budget of one call.
+    pub deadline: Duration,
+}
+
+impl Limits {
+    pub const HEADER: Limits = Limits { memory: 256 << 20, deadline: Duration::from_secs(2) };
+    pub const PREVIEW: Limits = Limits { memory: 256 << 20, deadline: Duration::from_secs(30) };
+}
+
+/// Bounds on what a call may return (a component could otherwise make the
+/// host allocate a huge result).
+pub const MAX_EDITS: usize = 20_000;
+pub const MAX_DIAGNOSTICS: usize = 10_000;
+pub const MAX_JPEG_BYTES: usize = 64 << 20;
+pub const MAX_TEXT: usize = 64 << 10;
+
+/// Why a component call did not produce a result.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ComponentFailure {
+    #[error("component {component} exceeded its {seconds:.1} s deadline")]
+    Timeout { component: String, seconds: f64 },
+    #[error("component {component} reached its memory cap of {mib} MiB")]
+    OutOfMemory { component: String, mib: usize },
+    #[error("component {component} trapped: {message}")]
+    Trap { component: String, message: String },
+    #[error("component {component} returned an oversized result: {message}")]
+    Oversize { component: String, message: String },
+    #[error("component {component} could not be loaded: {message}")]
+    Load { component: String, message: String },
+}
+
+impl ComponentFailure {
+    /// The status code recorded for the job.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ComponentFailure::Timeout { .. } => "COMPONENT_TIMEOUT",
+            ComponentFailure::OutOfMemory { .. } => "COMPONENT_OOM",
+            ComponentFailure::Trap { .. } => "COMPONENT_TRAP",
+            ComponentFailure::Oversize { .. } => "COMPONENT_OVERSIZE",
+            ComponentFailure::Load { .. } => "COMPONENT_LOAD_ERROR",
+        }
+    }
+}
+
+/// Tick length of the epoch clock.
+const TICK: Duration = Duration::from_millis(10);
+
+/// The engine and the components it runs.
+pub struct Sandbox {
+    engine: Engine,
+    registry: Registry,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The engine configuration every component runs under.
+pub fn engine() -> wasmtime::Result<Engine> {
+    let mut cfg = Config::new();
+    cfg.wasm_component_model(true);
+    cfg.epoch_interruption(true);
+    cfg.max_wasm_stack(1 << 20);
+    cfg.cranelift_opt_level(wasmtime::OptLevel::Speed);
+    Engine::new(&cfg)
+}
+
+impl Sandbox {
+    /// Build the engine, start the epoch ticker and load the components of
+    /// `registry` (compiling or loading their precompiled form).
+    pub fn new(registry_spec: registry::RegistrySpec) -> anyhow::Result<Sandbox> {
+        let engine = engine().map_err(|e| anyhow::anyhow!("wasmtime engine: {e}"))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        {
+            let engine = engine.clone();
+            let stop = stop.clone();
+            std::thread::Builder::new().name("koa-epoch".into()).spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(TICK);
+                    engine.increment_epoch();
+                }
+            })?;
+        }
+        let registry = Registry::load(&engine, registry_spec)?;
+        Ok(Sandbox { engine, registry, stop })
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    fn store(&self, limits: Limits, job: Option<Arc<dyn JobHost>>) -> Store<HostState> {
+        let mut store = Store::new(&self.engine, HostState::new(limits.memory, job));
+        store.limiter(|s| &mut s.limiter);
+        let ticks = (limits.deadline.as_millis() / TICK.as_millis()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+        store
+    }
+
+    fn classify(component: &str, limits: Limits, store: &Store<HostState>, err: wasmtime::Error) -> ComponentFailure {
+        if store.data().limiter.hit {
+            return ComponentFailure::OutOfMemory { component: component.into(), mib: limits.memory >> 20 };
+        }
+        // where in the guest it happened (innermost named frame)
+        let frame = err
+            .downcast_ref::<wasmtime::WasmBacktrace>()
+            .and_then(|bt| bt.frames().iter().find_map(|f| f.func_name().map(str::to_string)))
+            .map(|f| format!(" in {f}"))
+            .unwrap_or_default();
+        match err.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => {
+                ComponentFailure::Timeout { component: component.into(), seconds: limits.deadline.as_secs_f64() }
+            }
+            Some(Trap::StackOverflow) => {
+                ComponentFailure::Trap { component: component.into(), message: format!("wasm stack overflow{frame}") }
+            }
+            Some(t) => ComponentFailure::Trap { component: component.into(), message: format!("{t}{frame}") },
+            None => ComponentFailure::Trap { component: component.into(), message: format!("{}{frame}", err.root_cause()) },
+        }
+    }
+
+    /// `instrument.identify`.
+    pub fn identify(
+        &self,
+        component: &str,
+        ctx: &types::Context,
+        hdus: &[types::Hdu],
+        job: Arc<dyn JobHost>,
+    ) -> Result<Result<types::Identity, Vec<types::Diagnostic>>, ComponentFailure> {
+        let (pre, limits) = self.registry.instrument(component)?;
+        let mut store = self.store(limits, Some(job));
+        let out = pre
+            .instantiate(&mut store)
+            .and_then(|i| i.call_identify(&mut store, ctx, hdus))
+            .map_err(|e| Self::classify(component, limits, &store, e))?;
+        if let Ok(id) = &out {
+            check_edits(component, &id.edits)?;
+            check_diagnostics(component, &id.diagnostics)?;
+        }
+        if let Err(d) = &out {
+            check_diagnostics(component, d)?;
+        }
+        Ok(out)
+    }
+
+    /// `instrument.evaluate`.
+    pub fn evaluate(
+        &self,
+        component: &str,
+        ctx: &types::Context,
+        hdus: &[types::Hdu],
+        job: Arc<dyn JobHost>,
+    ) -> Result<types::Evaluation, ComponentFailure> {
+        let (pre, limits) = self.registry.instrument(component)?;
+        let mut store = self.store(limits, Some(job));
+        let out = pre
+            .instantiate(&mut store)
+            .and_then(|i| i.call_evaluate(&mut store, ctx, hdus))
+            .map_err(|e| Self::classify(component, limits, &store, e))?;
+        check_edits(component, &out.edits)?;
+        check_diagnostics(component, &out.diagnostics)?;
+        if out.extra_meta.len() > MAX_EDITS || out.steps.len() > MAX_EDITS {
+            return Err(ComponentFailure::Oversize {
+                component: component.into(),
+                message: format!("{} extra metadata, {} steps", out.extra_meta.len(), out.steps.len()),
+            });
+        }
+        Ok(out)
+    }
+
+    /// `instrument.preview-plan`.
+    pub fn preview_plan(
+        &self,
+        component: &str,
+        ctx: &types::Context,
+        hdus: &[types::Hdu],
+        job: Arc<dyn JobHost>,
+    ) -> Result<Vec<types::Preview>, ComponentFailure> {
+        let (pre, limits) = self.registry.instrument(component)?;
+        let mut store = self.store(limits, Some(job));
+        let out = pre
+            .instantiate(&mut store)
+            .and_then(|i| i.call_preview_plan(&mut store, ctx, hdus))
+            .map_err(|e| Self::classify(component, limits, &store, e))?;
+        if out.len() > 64 || out.iter().any(|p| p.tiles.len() > 256) {
+            return Err(ComponentFailure::Oversize {
+                component: component.into(),
+                message: format!("{} previews", out.len()),
+            });
+        }
+        Ok(out)
+    }
+
+    /// `thumbnail.render` with one host image per tile.
+    pub fn render(&self, plan: &types::Preview, images: Vec<ImageRes>) -> Result<Result<Vec<u8>, String>, ComponentFailure> {
+        let (pre, limits) = self.registry.thumbnail()?;
+        let mut store = self.store(limits, None);
+        let mut handles = Vec::with_capacity(images.len());
+        for img in images {
+            let h = store.data_mut().table.push(img).map_err(|e| ComponentFailure::Trap {
+                component: "thumbnail".into(),
+                message: format!("resource table: {e}"),
+            })?;
+            handles.push(h);
+        }
+        let out = pre
+            .instantiate(&mut store)
+            .and_then(|i| i.call_render(&mut store, plan, &handles))
+            .map_err(|e| Self::classify("thumbnail", limits, &store, e))?;
+        if let Ok(bytes) = &out {
+            if bytes.len() > MAX_JPEG_BYTES {
+                return Err(ComponentFailure::Oversize {
+                    component: "thumbnail".into(),
+                    message: format!("{} JPEG bytes", bytes.len()),
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn check_edits(component: &str, edits: &[types::Edit]) -> Result<(), ComponentFailure> {
+    let too_long = edits.iter().any(|e| match e {
+        types::Edit::Set(s) => {
+            s.key.len() > 256
+                || s.comment.len() > MAX_TEXT
+                || matches!(&s.value, types::Value::Text(t) if t.len() > MAX_TEXT)
+        }
+        types::Edit::Remove((_, k)) => k.len() > 256,
+    });
+    if edits.len() > MAX_EDITS || too_long {
+        return Err(ComponentFailure::Oversize {
+            component: component.into(),
+            message: format!("{} header edits (limit {MAX_EDITS}, texts ≤ {MAX_TEXT} bytes)", edits.len()),
+        });
+    }
+    Ok(())
+}
+
+fn check_diagnostics(component: &str, d: &[types::Diagnostic]) -> Result<(), ComponentFailure> {
+    if d.len() > MAX_DIAGNOSTICS || d.iter().any(|x| x.message.len() > MAX_TEXT) {
+        return Err(ComponentFailure::Oversize {
+            component: component.into(),
+            message: format!("{} diagnostics (limit {MAX_DIAGNOSTICS})", d.len()),
+        });
+    }
+    Ok(())
+}
+
+/// A linker with WASI (frozen, empty context) and the koa:dep host imports.
+pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    bindings::instrument::Instrument::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
+        &mut linker,
+        |s| s,
+    )?;
+    Ok(linker)
+}
+
+/// Compile a component (or load its precompiled form from `cache_dir`).
+pub(crate) fn compile(engine: &Engine, name: &str, wasm: &[u8], cache_dir: Option<&std::path::Path>) -> anyhow::Result<Component> {
+    use sha2::{Digest, Sha256};
+    use std::hash::{Hash, Hasher};
+    let load_err = |e: wasmtime::Error| anyhow::anyhow!("component {name}: {e}");
+    let Some(dir) = cache_dir else {
+        return Component::new(engine, wasm).map_err(load_err);
+    };
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut h);
+    let key = format!("{}-{:016x}", hex::encode(Sha256::digest(wasm)), h.finish());
+    let path = dir.join(format!("{name}-{key}.cwasm"));
+    if path.exists() {
+        // SAFETY: the file is written only by this function from the output
+        // of `Component::serialize` for the same engine configuration (the
+        // compatibility hash is part of its name) in a directory we own.
+        if let Ok(c) = unsafe { Component::deserialize_file(engine, &path) } {
+            return Ok(c);
+        }
+    }
+    let c = Component::new(engine, wasm).map_err(load_err)?;
+    if std::fs::create_dir_all(dir).is_ok() {
+        if let Ok(bytes) = c.serialize() {
+            let tmp = dir.join(format!(".{name}-{key}.{}.tmp", std::process::id()));
+            if std::fs::write(&tmp, bytes).is_ok() {
+                let _ = std::fs::rename(&tmp, &path);
+            }
+        }
+    }
+    Ok(c)
+}

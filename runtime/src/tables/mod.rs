@@ -1,0 +1,126 @@
+//! Product tables: the metadata table (`meta`, from the KOA keyword tables in
+//! `keywords`), the extension tables of table HDUs (spec §15) and the MD5
+//! table (spec §14).
+
+pub mod keywords;
+pub mod meta;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::fits::table::Table;
+
+/// Column width of an extension table (spec §15).
+pub fn ext_width(tform: &str, name: &str) -> usize {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let w = if tform.len() > 1 && digits(&tform[1..]) {
+        tform[1..].parse().unwrap_or(24)
+    } else if tform.len() > 1 && digits(&tform[..tform.len() - 1]) {
+        tform[..tform.len() - 1].parse().unwrap_or(24)
+    } else {
+        24
+    };
+    w.max(16).max(name.chars().count())
+}
+
+/// Text of `<KOAID>.ext<i>.<EXTNAME>.tbl`.
+pub fn ext_table_text(extname: &str, t: &Table) -> String {
+    let widths: Vec<usize> = t.columns.iter().map(|c| ext_width(&c.tform, &c.name)).collect();
+    let mut out = format!("\\ Extended Header Name: {extname}\n");
+    let row = |out: &mut String, f: &dyn Fn(usize) -> String| {
+        for (i, w) in widths.iter().enumerate() {
+            out.push('|');
+            out.push_str(&format!("{:<w$}", f(i), w = w));
+        }
+        out.push_str("|\n");
+    };
+    row(&mut out, &|i| t.columns[i].name.clone());
+    row(&mut out, &|_| "char".into());
+    row(&mut out, &|_| String::new());
+    row(&mut out, &|_| String::new());
+    for r in &t.rows {
+        for (v, w) in r.iter().zip(&widths) {
+            out.push(' ');
+            out.push_str(&format!("{:<w$}", v, w = w));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// File name of an extension table.
+pub fn ext_table_name(koaid: &str, index: usize, extname: &str) -> String {
+    format!("{koaid}.ext{index}.{}.tbl", extname.replace(' ', "_"))
+}
+
+/// Whether a product file belongs to a KOAID (spec §5.5/§14): the name
+/// contains the KOAID literally (reference defect #29: it was a regex);
+/// logs, header diffs and hidden temporaries are excluded, `_unp` files
+/// belong only to `_unp` KOAIDs.
+pub fn belongs_to(koaid: &str, path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if name.starts_with('.') || name.ends_with(".log") || name.ends_with(".diff.json") || !name.contains(koaid) {
+        return false;
+    }
+    koaid.contains("_unp") || !path.to_string_lossy().contains("_unp")
+}
+
+/// Files of a KOAID below `dir` (recursive), sorted by full path.
+pub fn product_files(dir: &Path, koaid: &str) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d)? {
+            let e = e?;
+            let p = e.path();
+            if e.file_type()?.is_dir() {
+                stack.push(p);
+            } else if belongs_to(koaid, &p) && !p.to_string_lossy().ends_with(".md5sum.table") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Text of `<KOAID>.md5sum.table`: `md5  relative/path` per file. Known MD5s
+/// (computed while writing) are reused instead of re-reading big files.
+pub fn md5_table_text(dir: &Path, files: &[PathBuf], known: &BTreeMap<PathBuf, String>) -> std::io::Result<String> {
+    let mut out = String::new();
+    for f in files {
+        let md5 = match known.get(f) {
+            Some(m) => m.clone(),
+            None => crate::fits::write::md5_file(f)?,
+        };
+        let rel = f.strip_prefix(dir).unwrap_or(f);
+        out.push_str(&format!("{md5}  {}\n", rel.display()));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ext_widths() {
+        assert_eq!(ext_width("A20", "NAME"), 20);
+        assert_eq!(ext_width("20A", "NAME"), 20);
+        assert_eq!(ext_width("E", "X"), 24);
+        assert_eq!(ext_width("1E", "X"), 16);
+        assert_eq!(ext_width("1E", "A_VERY_LONG_COLUMN_NAME"), 23);
+    }
+
+    #[test]
+    fn product_membership() {
+        let k = "NR.20190615.12571.36";
+        assert!(belongs_to(k, Path::new("/x/NR.20190615.12571.36.fits")));
+        assert!(!belongs_to(k, Path::new("/x/NR.20190615.12571.36.log")));
+        assert!(!belongs_to(k, Path::new("/x/NRX20190615.12571.36.fits")), "dots are literal");
+        assert!(!belongs_to(k, Path::new("/x/NR.20190615.12571.36_unp.fits")));
+        assert!(belongs_to("N2.1_unp", Path::new("/x/N2.1_unp.fits")));
+        assert!(!belongs_to(k, Path::new("/x/.NR.20190615.12571.36.fits.tmp")));
+        assert!(!belongs_to(k, Path::new("/x/NR.20190615.12571.36.diff.json")));
+    }
+}

@@ -1,0 +1,349 @@
+//! The daemon on SQLite: a watched folder, the KTL poller with a stand-in
+//! `show` executable, the mKTL subscriber against a publisher the test
+//! starts, error mail through a local SMTP server the test starts, the
+//! journal, and a clean stop.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use koa_dep::config::{Config, Service, Source};
+use koa_dep::daemon::Daemon;
+use koa_dep::db::Status;
+use koa_dep::samples::demo::{Obs, nires_sized, services, watch_services};
+use koa_dep::samples::frames::{self, Size};
+use koa_dep_tests::*;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+fn base(s: &Scratch) -> Config {
+    let mut cfg = s.cfg.clone();
+    let f = s.path("services.json");
+    std::fs::write(&f, serde_json::to_string(&services()).unwrap()).unwrap();
+    cfg.services.fixture = Some(f);
+    cfg.daemon.journal_dir = Some(s.path("journal"));
+    cfg.daemon.poll_s = 0.05;
+    cfg.daemon.accept_roots = vec![s.dir.path().display().to_string()];
+    cfg
+}
+
+fn small_nires(n: u32) -> (String, koa_dep::samples::Frame) {
+    frames::frame("NIRES", Size::Small, n).unwrap()
+}
+
+/// Start a daemon; returns it, its stop switch and its task.
+async fn start(cfg: Config) -> (Arc<Daemon>, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>) {
+    let d = Arc::new(Daemon::new(cfg).await.expect("daemon"));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let d2 = d.clone();
+    let task = tokio::spawn(async move {
+        d2.run(async {
+            let _ = rx.await;
+        })
+        .await
+    });
+    (d, tx, task)
+}
+
+async fn count(d: &Daemon, s: Status) -> i64 {
+    d.db().count_status(s).await.unwrap()
+}
+
+#[test]
+fn watched_folder_frames_are_archived_exactly_once() {
+    let rt = runtime();
+    let s = Scratch::new();
+    let mut cfg = base(&s);
+    let incoming = s.path("incoming");
+    cfg.service = watch_services(&incoming, ["NIRES"]);
+    let dir = incoming.join("nires");
+    std::fs::create_dir_all(&dir).unwrap();
+    // a frame written while the daemon was down
+    let (name, f) = small_nires(40);
+    drop_frame(&f, &dir.join(name));
+    rt.block_on(async {
+        let (d, stop, task) = start(cfg).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for n in 0..6 {
+            let (name, f) = small_nires(n);
+            drop_frame(&f, &dir.join(name));
+        }
+        assert!(wait_until(120, || async { count(&d, Status::Complete).await == 7 }).await, "7 frames archived");
+        // the same file written again is recognised, not archived twice
+        let (name, f) = small_nires(0);
+        drop_frame(&f, &dir.join(name));
+        assert!(wait_until(10, || async { d.counters().duplicates.load(Ordering::Relaxed) >= 1 }).await);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stop.send(()).unwrap();
+        task.await.unwrap().unwrap();
+        assert_eq!(count(&d, Status::Complete).await, 7);
+        assert_eq!(count(&d, Status::Queued).await + count(&d, Status::Processing).await, 0);
+        let done = d.take_finished();
+        assert_eq!(done.len(), 7);
+        assert!(done.iter().all(|f| f.report.status == Status::Complete), "{:?}", done.iter().map(|f| &f.report.diagnostics).collect::<Vec<_>>());
+        let mut koaids: Vec<_> = done.iter().filter_map(|f| f.report.koaid.clone()).collect();
+        koaids.sort();
+        koaids.dedup();
+        assert_eq!(koaids.len(), 7);
+        assert_eq!(d.journal_pending(), 0);
+    });
+}
+
+/// Write a keyword value the stand-in `show` prints (atomically).
+fn set_kw(dir: &Path, service: &str, key: &str, value: &str) {
+    let tmp = dir.join(format!(".{service}.{key}.tmp"));
+    std::fs::write(&tmp, format!("{value}\n")).unwrap();
+    std::fs::rename(tmp, dir.join(format!("{service}.{key}"))).unwrap();
+}
+
+#[test]
+fn ktl_poller_formats_paths_and_does_not_skip_the_first_broadcast() {
+    let rt = runtime();
+    let s = Scratch::new();
+    let mut cfg = base(&s);
+    let kw = s.path("keywords");
+    std::fs::create_dir_all(&kw).unwrap();
+    // stand-in for the KTL tool: `show -s SERVICE -terse KEYWORD`
+    let show = s.path("show");
+    std::fs::write(
+        &show,
+        format!("#!/bin/sh\nf=\"{}/$2.$4\"\n[ -f \"$f\" ] || {{ echo \"show: no keyword $4\" >&2; exit 1; }}\ncat \"$f\"\n", kw.display()),
+    )
+    .unwrap();
+    std::process::Command::new("chmod").arg("+x").arg(&show).status().unwrap();
+    cfg.daemon.ktl_command = show.display().to_string();
+    cfg.daemon.ktl_poll_s = 0.05;
+    cfg.service = vec![Service {
+        name: "nires_ktl".into(),
+        ktl: "nsds".into(),
+        instrument: "NIRES".into(),
+        trigger: "WDISK".into(),
+        required_value: Some("false".into()),
+        path_format: Some("{OUTDIR}/{OUTFILE}{LFRAMENO}.fits".into()),
+        zfill: [("LFRAMENO".to_string(), 4usize)].into_iter().collect(),
+        heartbeat: Some("ITERATION".into()),
+        heartbeat_s: Some(1.0),
+        transfer: false,
+        source: Source::Ktl,
+        history_table: None,
+        files: vec![],
+        enabled: true,
+    }];
+    let out = s.path("sdata/nires/2024mar15");
+    std::fs::create_dir_all(&out).unwrap();
+    let obs = |n: u32, t: &str| Obs::new("2024-03-15", t, n);
+    // the file the keywords name when the daemon starts (frame 17)
+    let (n17, f17) = nires_sized("spec", "object", "C272", &obs(17, "08:21:14.52"), 1, (128, 64));
+    assert_eq!(n17, "s240315_0017.fits");
+    drop_frame(&f17, &out.join(&n17));
+    set_kw(&kw, "nsds", "OUTDIR", &format!("{}/", out.display()));
+    set_kw(&kw, "nsds", "OUTFILE", "s240315_");
+    set_kw(&kw, "nsds", "LFRAMENO", "17");
+    set_kw(&kw, "nsds", "ITERATION", "1");
+    set_kw(&kw, "nsds", "WDISK", "false");
+    rt.block_on(async {
+        let (d, stop, task) = start(cfg).await;
+        // the first broadcast after start is decided by the database: queued
+        assert!(wait_until(60, || async { count(&d, Status::Complete).await == 1 }).await, "first broadcast archived");
+        // next exposure: WDISK true while writing, then false with frame 18
+        set_kw(&kw, "nsds", "WDISK", "true");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (n18, f18) = nires_sized("spec", "object", "C272", &obs(18, "08:25:01.07"), 2, (128, 64));
+        drop_frame(&f18, &out.join(&n18));
+        set_kw(&kw, "nsds", "LFRAMENO", "18");
+        set_kw(&kw, "nsds", "WDISK", "false");
+        assert!(wait_until(60, || async { count(&d, Status::Complete).await == 2 }).await, "second frame archived");
+        // a re-broadcast of the same file (same mtime) is ignored
+        let ignored = d.counters().ignored.load(Ordering::Relaxed);
+        set_kw(&kw, "nsds", "WDISK", "true");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        set_kw(&kw, "nsds", "WDISK", "false");
+        assert!(wait_until(10, || async { d.counters().ignored.load(Ordering::Relaxed) >= ignored + 2 }).await);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stop.send(()).unwrap();
+        task.await.unwrap().unwrap();
+        let rows = d.db().by_status(Status::Complete).await.unwrap();
+        assert_eq!(rows.len(), 2);
+        let paths: Vec<_> = rows.iter().map(|r| r.ofname.clone()).collect();
+        assert_eq!(paths, [out.join(&n17).display().to_string(), out.join(&n18).display().to_string()]);
+        assert!(rows.iter().all(|r| r.service.as_deref() == Some("nires_ktl")));
+    });
+}
+
+#[test]
+fn mktl_subscriber_queues_published_files() {
+    use zeromq::{Socket, SocketSend};
+    let rt = runtime();
+    let s = Scratch::new();
+    let mut cfg = base(&s);
+    let out = s.path("sdata/nires/2024mar15");
+    std::fs::create_dir_all(&out).unwrap();
+    rt.block_on(async {
+        let mut publisher = zeromq::PubSocket::new();
+        let ep = publisher.bind("tcp://127.0.0.1:0").await.unwrap();
+        cfg.service = vec![Service {
+            name: "nsds".into(),
+            ktl: "nsds".into(),
+            instrument: "NIRES".into(),
+            trigger: "LASTFILE".into(),
+            required_value: None,
+            path_format: None,
+            zfill: Default::default(),
+            heartbeat: Some("ITERATION".into()),
+            heartbeat_s: Some(600.0),
+            transfer: false,
+            source: Source::Mktl { publish: ep.to_string(), request: None },
+            history_table: None,
+            files: vec![],
+            enabled: true,
+        }];
+        let (d, stop, task) = start(cfg).await;
+        let mut names = Vec::new();
+        for n in 0..3u32 {
+            let (name, f) = small_nires(n);
+            drop_frame(&f, &out.join(&name));
+            names.push(out.join(&name).display().to_string());
+        }
+        // publish each file until it is archived (a subscriber joins late:
+        // repeated broadcasts of one file are filtered by its mtime)
+        for (i, path) in names.iter().enumerate() {
+            let want = i as i64 + 1;
+            let mut archived = false;
+            for _ in 0..600 {
+                for (key, value) in [("ITERATION", serde_json::json!(i)), ("LASTFILE", serde_json::json!(path))] {
+                    let mut m = zeromq::ZmqMessage::from(format!("nsds.{key}."));
+                    m.push_back(bytes::Bytes::from_static(b"a"));
+                    m.push_back(bytes::Bytes::from(serde_json::json!({"value": value, "time": 1.71e9}).to_string()));
+                    publisher.send(m).await.unwrap();
+                }
+                if count(&d, Status::Complete).await >= want {
+                    archived = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            assert!(archived, "{path} archived");
+        }
+        stop.send(()).unwrap();
+        task.await.unwrap().unwrap();
+        let rows = d.db().by_status(Status::Complete).await.unwrap();
+        let mut got: Vec<_> = rows.iter().map(|r| r.ofname.clone()).collect();
+        got.sort();
+        assert_eq!(got, names);
+        assert_eq!(d.db().count_status(Status::Invalid).await.unwrap(), 0, "no file queued twice");
+    });
+}
+
+/// A minimal SMTP server: accepts every message, sends each one's text to `tx`.
+async fn smtp_server(tx: tokio::sync::mpsc::UnboundedSender<String>) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((sock, _)) = listener.accept().await else { return };
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let (r, mut w) = sock.into_split();
+                let mut lines = BufReader::new(r).lines();
+                w.write_all(b"220 localhost ESMTP test\r\n").await.unwrap();
+                let mut data: Option<String> = None;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if let Some(buf) = data.as_mut() {
+                        if line == "." {
+                            tx.send(data.take().unwrap()).unwrap();
+                            w.write_all(b"250 OK queued\r\n").await.unwrap();
+                        } else {
+                            buf.push_str(&line);
+                            buf.push('\n');
+                        }
+                        continue;
+                    }
+                    let verb = line.split_whitespace().next().unwrap_or("").to_uppercase();
+                    let reply: &[u8] = match verb.as_str() {
+                        "EHLO" | "HELO" => b"250 localhost\r\n",
+                        "DATA" => {
+                            data = Some(String::new());
+                            b"354 go ahead\r\n"
+                        }
+                        "QUIT" => {
+                            w.write_all(b"221 bye\r\n").await.unwrap();
+                            return;
+                        }
+                        _ => b"250 OK\r\n",
+                    };
+                    w.write_all(reply).await.unwrap();
+                }
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn errors_are_mailed_once_per_instrument_and_code() {
+    let rt = runtime();
+    let s = Scratch::new();
+    let mut cfg = base(&s);
+    let incoming = s.path("incoming");
+    cfg.service = watch_services(&incoming, ["NIRES"]);
+    rt.block_on(async {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let port = smtp_server(tx).await;
+        cfg.notify.smtp_host = Some("127.0.0.1".into());
+        cfg.notify.smtp_port = port;
+        cfg.notify.to = vec!["koaadmin@example.org".into()];
+        cfg.notify.throttle_min = 60;
+        let (d, stop, task) = start(cfg.clone()).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // two frames whose KOAID cannot be made (INSTR neither imag nor spec)
+        for n in 0..2u32 {
+            let (name, f) = nires_sized("both", "object", "C272", &Obs::new("2024-03-15", &format!("09:00:0{n}.50"), 90 + n), 5, (64, 32));
+            drop_frame(&f, &incoming.join("nires").join(name));
+        }
+        assert!(wait_until(60, || async { count(&d, Status::Error).await == 2 }).await, "both frames end ERROR");
+        let mail = tokio::time::timeout(Duration::from_secs(20), rx.recv()).await.expect("a mail").unwrap();
+        assert!(mail.contains("Subject: KOA DEP ERROR: [NIRES] KOAID_CREATE_FAIL"), "{mail}");
+        assert!(mail.contains("To: koaadmin@example.org"), "{mail}");
+        // the second failure with the same code is throttled
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(rx.try_recv().is_err(), "only one mail per instrument and code");
+        stop.send(()).unwrap();
+        task.await.unwrap().unwrap();
+        // the throttle is in the database: a new notifier (another daemon, a restart) also holds back
+        let n = koa_dep::notify::Notifier::new(cfg.notify.clone(), d.db().clone());
+        assert_eq!(n.report("NIRES", "KOAID_CREATE_FAIL", "again").await, koa_dep::notify::Outcome::Throttled);
+        assert_eq!(n.report("NIRES", "KTL_SERVICE_CHECK_FAIL", "heartbeat").await, koa_dep::notify::Outcome::Mailed);
+        let mail = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap();
+        assert!(mail.contains("[NIRES] KTL_SERVICE_CHECK_FAIL"), "{mail}");
+    });
+}
+
+#[test]
+fn reconcile_lists_and_queues_files_the_database_lacks() {
+    let rt = runtime();
+    let s = Scratch::new();
+    let mut cfg = base(&s);
+    let incoming = s.path("incoming");
+    cfg.service = watch_services(&incoming, ["NIRES"]);
+    let dir = incoming.join("nires").join("2024mar15");
+    std::fs::create_dir_all(&dir).unwrap();
+    for n in 0..3 {
+        let (name, f) = small_nires(n);
+        drop_frame(&f, &dir.join(name));
+    }
+    rt.block_on(async {
+        let db = koa_dep::db::Db::connect(&cfg.database.url, 2).await.unwrap();
+        let since = koa_dep::cli::parse_since("2000-01-01").unwrap();
+        let missing = koa_dep::daemon::reconcile::reconcile(&cfg, &db, since, false).await.unwrap();
+        assert_eq!(missing.len(), 3);
+        assert!(missing.iter().all(|m| m.queued.is_none() && m.instrument == "NIRES"));
+        // future --since: nothing
+        let later = koa_dep::cli::parse_since("2999-01-01T00:00:00").unwrap();
+        assert!(koa_dep::daemon::reconcile::reconcile(&cfg, &db, later, false).await.unwrap().is_empty());
+        let queued = koa_dep::daemon::reconcile::reconcile(&cfg, &db, since, true).await.unwrap();
+        assert!(queued.iter().all(|m| m.queued.is_some()));
+        assert_eq!(db.count_status(Status::Queued).await.unwrap(), 3);
+        assert!(koa_dep::daemon::reconcile::reconcile(&cfg, &db, since, false).await.unwrap().is_empty());
+        assert!(koa_dep::cli::parse_since("yesterday").is_err());
+    });
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests of the koa-dep library on generated frames: the sandbox
+//! with a misbehaving component, the level-0 pipeline, the HTTP services
+//! client against a local server.
+
+mod pipeline;
+mod daemon;
+mod instruments;
+mod sandbox;
+mod services;

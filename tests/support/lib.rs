@@ -1,0 +1,93 @@
+//! Shared helpers of the end-to-end suites: the shared data folder, a
+//! throw-away archive (SQLite by default) and running jobs on it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use koa_dep::config::Config;
+use koa_dep::pipeline::{Archiver, JobOptions, JobReport};
+
+/// `../shared/data` next to the repository, or `KOA_DEP_SHARED_DATA`.
+/// Panics (the suite fails, it is not skipped) when it is missing.
+pub fn data_dir() -> PathBuf {
+    let dir = std::env::var_os("KOA_DEP_SHARED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"));
+    assert!(dir.join("MANIFEST.txt").is_file(), "shared test data not found at {} (set KOA_DEP_SHARED_DATA)", dir.display());
+    dir
+}
+
+/// The repository's own files (fixtures, examples).
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A fresh archive in a temporary folder.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+    pub cfg: Config,
+}
+
+impl Scratch {
+    /// SQLite in the temp folder, no services, no keyword tables.
+    pub fn new() -> Scratch {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut cfg = Config::default();
+        cfg.archive.root = dir.path().join("archive");
+        cfg.database.url = format!("sqlite://{}", dir.path().join("koa.db").display());
+        // one precompiled-component cache for every test run
+        cfg.components.cache_dir = Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-component-cache"));
+        Scratch { dir, cfg }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+}
+
+/// A multi-threaded runtime for a test.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
+}
+
+/// Connect an archiver for a configuration.
+pub fn archiver(rt: &tokio::runtime::Runtime, cfg: Config) -> Arc<Archiver> {
+    Arc::new(rt.block_on(koa_dep::app::archiver(cfg)).expect("archiver"))
+}
+
+/// Archive one file (on a blocking thread, as the daemon does).
+pub fn archive(rt: &tokio::runtime::Runtime, a: &Arc<Archiver>, instrument: &str, path: &Path, opts: JobOptions) -> JobReport {
+    let (a, instrument, path) = (a.clone(), instrument.to_string(), path.to_path_buf());
+    rt.block_on(rt.spawn_blocking(move || a.archive_file(&instrument, &path, &opts)))
+        .expect("join")
+        .expect("archive")
+}
+
+/// Codes of a report's diagnostics.
+pub fn codes(r: &JobReport) -> Vec<String> {
+    r.diagnostics.iter().map(|d| d.code.clone()).collect()
+}
+
+/// Poll `done` every 50 ms until it holds or `secs` pass; returns whether it held.
+pub async fn wait_until<F, Fut>(secs: u64, mut done: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if done().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    done().await
+}
+
+/// Write a generated frame to `path` whole (temporary name, then rename), as
+/// instruments finish their files.
+pub fn drop_frame(frame: &koa_dep::samples::Frame, path: &Path) {
+    let tmp = path.with_extension("part");
+    frame.write(&tmp).expect("write frame");
+    std::fs::rename(&tmp, path).expect("rename frame");
+}
