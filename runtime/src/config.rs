@@ -120,9 +120,11 @@ pub struct Service {
     /// Zero-fill widths of path-format keywords.
     #[serde(default)]
     pub zfill: BTreeMap<String, usize>,
-    /// Heartbeat keyword and its period in seconds.
+    /// Heartbeat keyword.
     #[serde(default)]
     pub heartbeat: Option<String>,
+    /// Seconds without a heartbeat broadcast before the service counts as offline: the
+    /// reference's period plus its 2 s grace (spec §22.1), e.g. INFOMCLK every 1 s → 3.0.
     #[serde(default)]
     pub heartbeat_s: Option<f64>,
     /// Transfer to IPAC after archiving.
@@ -414,12 +416,12 @@ mod tests {
         assert_eq!(esi.zfill.get("LFRAMENO"), Some(&4));
         assert_eq!(esi.heartbeat, None);
         let hires = by("hiccd");
-        assert_eq!((hires.heartbeat.as_deref(), hires.heartbeat_s), (Some("INFOMCLK"), Some(1.0)));
+        assert_eq!((hires.heartbeat.as_deref(), hires.heartbeat_s), (Some("INFOMCLK"), Some(3.0)));
         let koa = by("koa");
         assert_eq!((koa.instrument.as_str(), koa.trigger.as_str(), koa.transfer), ("KCWI", "LOUTFILE", false));
         let unp = by("alad_nirc2_unp");
         assert_eq!((unp.ktl.as_str(), unp.trigger.as_str()), ("alad", "RAWFITSFILE"));
-        assert_eq!(by("nsds").heartbeat_s, Some(600.0));
+        assert_eq!(by("nsds").heartbeat_s, Some(602.0), "period + 2 s grace");
         assert!(c.service.iter().filter(|s| s.name != "koa").all(|s| s.transfer));
     }
 }

@@ -688,8 +688,8 @@ impl Inner {
             tick.tick().await;
             for s in self.cfg.service.iter().filter(|s| s.enabled) {
                 let (Some(kw), Some(period)) = (&s.heartbeat, s.heartbeat_s) else { continue };
-                // spec: heartbeat period = listed seconds + 2; allow three periods
-                let limit = Duration::from_secs_f64((period + 2.0) * 3.0).max(Duration::from_secs(60));
+                // `period` already holds the spec's listed seconds + 2; allow three periods
+                let limit = Duration::from_secs_f64(period * 3.0).max(Duration::from_secs(60));
                 let last = lock(&self.heartbeats).get(&s.name).copied().unwrap_or(start);
                 if last.elapsed() > limit {
                     let text = format!("{}: heartbeat {kw} silent for {:.0} s", s.name, last.elapsed().as_secs_f64());
