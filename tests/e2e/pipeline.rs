@@ -180,6 +180,12 @@ fn rejected_paths_and_mismatched_names_are_invalid() {
     let p = frame_at(&s, "sdata1500/nires9/mira", &Obs::new("2024-03-15", "08:21:14.52", 17), 1);
     let r = archive(&rt, &a, "NIRES", &p, JobOptions::default());
     assert_eq!((r.status, r.status_code.as_deref()), (Status::Invalid, Some("FILEPATH_REJECT")));
+    assert!(r.steps.is_empty() && r.koaid.is_none(), "rejected before any component ran: {:?}", r.steps);
+    assert_eq!(codes(&r), vec!["FILEPATH_REJECT"]);
+    // nothing lost (reference defect #28): the invalid file is kept under stage/udf
+    let today = chrono::Utc::now().format("%Y%m%d").to_string();
+    let kept = s.cfg.archive.root.join("NIRES/stage/udf").join(&today).join(p.display().to_string().trim_start_matches('/'));
+    assert_eq!(std::fs::read(&kept).ok(), std::fs::read(&p).ok(), "udf copy at {}", kept.display());
     let q = frame_at(&s, "sdata1500/nires9/x", &Obs::new("2024-03-15", "08:21:15.52", 18), 2);
     let renamed = q.with_file_name("renamed.fits");
     std::fs::rename(&q, &renamed).unwrap();

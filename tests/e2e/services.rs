@@ -32,6 +32,11 @@ fn proposal(q: &Q, field: &str, value: Value) -> (StatusCode, Json<Value>) {
 
 /// Start the fake Keck services; returns the base URL.
 fn serve(rt: &tokio::runtime::Runtime) -> String {
+    serve_with_delay(rt, Duration::ZERO)
+}
+
+/// The fake services, each answer delayed by `delay` (a slow network).
+fn serve_with_delay(rt: &tokio::runtime::Runtime, delay: Duration) -> String {
     let app = axum::Router::new()
         .route("/api/schedule/getTelnr", get(|q: Q| async move { Json(json!([{"TelNr": if q.get("instr").map(String::as_str) == Some("NIRES") { "2" } else { "1" }}])) }))
         .route("/api/proposals/getPI", get(|q: Q| async move {
@@ -59,6 +64,10 @@ fn serve(rt: &tokio::runtime::Runtime) -> String {
                 {"secs": 1710490875, "nanos": 70000000, "val": 2.5},
                 {"secs": 1710490899, "nanos": 0, "val": 3.0}
             ]}])))
+        }))
+        .layer(axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| async move {
+            tokio::time::sleep(delay).await;
+            next.run(req).await
         }));
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let addr = listener.local_addr().unwrap();
@@ -128,4 +137,27 @@ fn a_frame_archived_against_the_services() {
     let r = archive(&rt, &a, "NIRES", &p, JobOptions::default());
     assert_eq!(r.status, Status::Complete);
     assert_eq!(PI_CALLS.load(std::sync::atomic::Ordering::SeqCst), before, "one program lookup per SEMID");
+}
+
+#[test]
+fn slow_services_do_not_count_against_the_component_deadline() {
+    // every answer takes 1.5 s: the component's waits add up to well over
+    // its 2 s deadline, which measures the guest's own time only
+    let rt = runtime();
+    let base = serve_with_delay(&rt, Duration::from_millis(1500));
+    let s = Scratch::new();
+    let mut cfg = s.cfg.clone();
+    cfg.services.api_url = Some(format!("{base}/api/"));
+    cfg.services.weather_url = Some(format!("{base}/retrieval/data/getData.json"));
+    let a = archiver(&rt, cfg);
+    let (name, frame) = nires("spec", "object", "C272", &Obs::new("2024-03-15", "08:21:14.52", 21), 4);
+    let p = s.path(&format!("sdata/nires/{name}"));
+    frame.write(&p).unwrap();
+    let t = std::time::Instant::now();
+    let r = archive(&rt, &a, "NIRES", &p, JobOptions::default());
+    assert!(t.elapsed() > Duration::from_secs(4), "the services really were slow ({:?})", t.elapsed());
+    assert_eq!(r.status, Status::Complete, "{:?}", r.diagnostics);
+    assert!(!codes(&r).iter().any(|c| c.starts_with("COMPONENT_")), "{:?}", r.diagnostics);
+    let f = koa_dep::fits::load(&r.products[0]).unwrap();
+    assert_eq!(f.hdus[0].value("PROGPI").map(|v| v.py_str()).as_deref(), Some("deKleer"));
 }

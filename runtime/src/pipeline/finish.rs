@@ -1,8 +1,8 @@
 //! Step `finish` (spec §11.3): the job's status from its diagnostics (the
 //! last INVALID, else the last ERROR, else the last warning gives the code;
 //! COMPLETE when nothing failed), the koa_status update, the per-file log
-//! (`<KOAID>.log`, or `logtmp/<id>.log` before a KOAID exists) and cleanup
-//! of temporary files.
+//! (`<KOAID>.log`, or `logtmp/<id>.log` before a KOAID exists), cleanup
+//! of temporary files, and the copy of an INVALID file to `stage/udf`.
 
 use super::{Job, JobReport, Severity};
 use crate::db::{Outcome, Status};
@@ -50,6 +50,9 @@ impl Job<'_> {
             None if status == Status::Error => (Some("CODE_ERROR".to_string()), Some("the job stopped without a reason".into())),
             None => (None, None),
         };
+        if status == Status::Invalid && !self.opts.dry_run && code.as_deref() != Some("DUPLICATE_FILE") {
+            self.keep_invalid();
+        }
         let primary = self.file.as_ref().and_then(|f| f.hdus.first());
         let text = |k: &str| match primary.and_then(|h| h.value(k)) {
             Some(HValue::Text(s)) if !s.trim().is_empty() && s != "null" => Some(s.trim().to_string()),
@@ -114,6 +117,30 @@ impl Job<'_> {
             timings: self.timings,
             steps: self.steps,
             changes: self.changes,
+        }
+    }
+}
+
+impl Job<'_> {
+    /// Reference defect #28 fixed: an INVALID file is copied to
+    /// `<root>/<INSTR>/stage/udf/<YYYYMMDD>/<original path>` (`_verN` when
+    /// taken), so it survives the instrument's disk clean-up for an operator
+    /// to inspect (a duplicate of an archived file is not copied).
+    fn keep_invalid(&mut self) {
+        if !self.input.is_file() {
+            return;
+        }
+        let Some(row) = self.row.as_ref() else { return };
+        let utdatedir = match &self.utdate {
+            Some(d) => d.replace('-', ""),
+            None => chrono::Utc::now().format("%Y%m%d").to_string(),
+        };
+        let udf = self.a.cfg.archive.root.join(&self.instrument).join("stage").join("udf");
+        let target = super::publish::stage_target(&udf, &utdatedir, &row.ofname);
+        let r = target.parent().map(std::fs::create_dir_all).unwrap_or(Ok(())).and_then(|_| std::fs::copy(&self.input, &target));
+        match r {
+            Ok(_) => self.log.info(&format!("invalid file kept as {}", target.display())),
+            Err(e) => self.log.error(&format!("FILE_COPY_ERROR cannot keep the invalid file as {}: {e}", target.display())),
         }
     }
 }

@@ -2,9 +2,10 @@
 //! step, run in order on one job:
 //!
 //! `record` (koa_status row, reprocess bookkeeping) → `load` (FITS layer,
-//! content MD5) → `identify` (component: KOAID, DATE-OBS/UTC repair) →
-//! `dqa` (component: the instrument's step list) → `validate` (path, HDUs,
-//! OFNAME) → `dedupe` (never lose a file: same content is a duplicate, a
+//! content MD5) → `screen` (HDUs, corrupted HDUs, rejected paths: INVALID
+//! before any component runs) → `identify` (component: KOAID, DATE-OBS/UTC
+//! repair) → `dqa` (component: the instrument's step list) → `validate`
+//! (OFNAME set by DQA matches the file) → `dedupe` (never lose a file: same content is a duplicate, a
 //! different file with the same KOAID gets a unique one) → `write` (lev-0
 //! FITS, on its own thread) → `preview` (thumbnail component, rendering
 //! on another thread meanwhile) → `tables` (metadata,
@@ -292,6 +293,7 @@ impl<'a> Job<'a> {
     fn execute(&mut self) -> StepResult {
         self.timed("record", Self::step_record)?;
         self.timed("load", Self::step_load)?;
+        self.timed("screen", Self::step_screen)?;
         self.timed("identify", Self::step_identify)?;
         self.timed("dqa", Self::step_dqa)?;
         self.timed("validate", Self::step_validate)?;

@@ -1,6 +1,7 @@
 //! Step `validate` (spec §5.4), first failure wins, all INVALID: no HDUs,
-//! a corrupted HDU, a rejected path, no OFNAME, OFNAME not matching the file
-//! name. Reference defect #24 fixed: path rejects match whole path
+//! a corrupted HDU, a rejected path (checked by `screen` before any
+//! component runs), no OFNAME, OFNAME not matching the file name (checked
+//! after DQA, whose set_ofName step provides OFNAME). Reference defect #24 fixed: path rejects match whole path
 //! components (`mira`, `idf`, … no longer match inside other names) and a
 //! versioned stage copy (`_verN`) matches its original name.
 
@@ -39,7 +40,10 @@ pub fn expected_ofname(path: &Path) -> String {
 }
 
 impl Job<'_> {
-    pub(super) fn step_validate(&mut self) -> StepResult {
+    /// First part (spec §5.4 checks 1–3), before any component runs: a file
+    /// without HDUs, with a corrupted HDU or on a rejected path is INVALID
+    /// without asking components or services anything.
+    pub(super) fn step_screen(&mut self) -> StepResult {
         if self.file().hdus.is_empty() {
             return Err(self.stop(Severity::Invalid, "NO_FITS_HDUS", "validate", "the file has no HDUs"));
         }
@@ -50,6 +54,12 @@ impl Job<'_> {
         if let Some(why) = path_reject(&path) {
             return Err(self.stop(Severity::Invalid, "FILEPATH_REJECT", "validate", format!("{path}: {why}")));
         }
+        Ok(())
+    }
+
+    /// Second part (checks 4–5), after DQA has set OFNAME: OFNAME must exist
+    /// and name the file.
+    pub(super) fn step_validate(&mut self) -> StepResult {
         let ofname = match self.file().hdus[0].value("OFNAME") {
             Some(HValue::Text(s)) if !s.trim().is_empty() => s.trim().to_string(),
             _ => return Err(self.stop(Severity::Invalid, "BAD_OFNAME", "validate", "no OFNAME could be determined")),

@@ -3,7 +3,7 @@
 //! `host` interface served from a per-job [`JobHost`].
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -58,12 +58,23 @@ impl wasmtime::ResourceLimiter for Limiter {
 /// A host-owned image handed to a guest.
 pub struct ImageRes(pub Box<dyn Pixels>);
 
+/// Host time one call may use for outside-world services (network waits);
+/// after that, service imports answer `failed` at once so the guest finishes
+/// with warnings instead of waiting on a hung service.
+pub const SERVICE_BUDGET: Duration = Duration::from_secs(60);
+
 /// Store data of every component call.
 pub struct HostState {
     wasi: WasiCtx,
     pub(crate) table: ResourceTable,
     pub(crate) limiter: Limiter,
     job: Option<Arc<dyn JobHost>>,
+    /// When the call started.
+    pub(crate) started: Instant,
+    /// Time spent inside host imports (not counted against the guest's deadline).
+    pub(crate) host_time: Duration,
+    /// Of which waiting for services.
+    pub(crate) service_time: Duration,
 }
 
 /// A wall clock stopped at the Unix epoch: components must take time from the context.
@@ -97,7 +108,47 @@ impl HostState {
             .insecure_random(rand::rngs::StdRng::seed_from_u64(0))
             .insecure_random_seed(0)
             .build();
-        HostState { wasi, table: ResourceTable::new(), limiter: Limiter { cap: memory_cap, hit: false }, job }
+        HostState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: Limiter { cap: memory_cap, hit: false },
+            job,
+            started: Instant::now(),
+            host_time: Duration::ZERO,
+            service_time: Duration::ZERO,
+        }
+    }
+
+    /// Time the guest itself has run (wall time minus host imports).
+    pub(crate) fn guest_time(&self) -> Duration {
+        self.started.elapsed().saturating_sub(self.host_time)
+    }
+
+    /// Run a host import, keeping its time off the guest's deadline.
+    fn hosted<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
+        let t = Instant::now();
+        let r = f(self);
+        self.host_time += t.elapsed();
+        r
+    }
+
+    /// Run a service import within the call's service budget.
+    fn service<R>(&mut self, f: impl FnOnce(&Arc<dyn JobHost>) -> Result<R, ServiceError>) -> Result<R, ServiceError> {
+        if self.service_time >= SERVICE_BUDGET {
+            return Err(ServiceError::Failed(format!(
+                "the call's service time budget of {} s is used up",
+                SERVICE_BUDGET.as_secs()
+            )));
+        }
+        let t = Instant::now();
+        let r = match &self.job {
+            Some(j) => f(j),
+            None => Err(ServiceError::Unavailable("no job context for this call".into())),
+        };
+        let spent = t.elapsed();
+        self.service_time += spent;
+        self.host_time += spent;
+        r
     }
 
     fn job(&self) -> Result<&Arc<dyn JobHost>, String> {
@@ -132,18 +183,20 @@ impl pixels::HostImage for HostState {
     }
 
     fn read_rows(&mut self, img: Resource<ImageRes>, y0: u32, n: u32) -> Result<Vec<f32>, String> {
-        let i = self.image(&img)?;
-        if i.shape().0 * n as u64 > MAX_READ_PIXELS {
-            return Err(format!("read of {n} rows is too large"));
-        }
-        i.read_rows(y0 as u64, n as u64).map_err(|e| e.to_string())
+        self.hosted(|s| {
+            let i = s.image(&img)?;
+            if i.shape().0 * n as u64 > MAX_READ_PIXELS {
+                return Err(format!("read of {n} rows is too large"));
+            }
+            i.read_rows(y0 as u64, n as u64).map_err(|e| e.to_string())
+        })
     }
 
     fn read_section(&mut self, img: Resource<ImageRes>, r: Region) -> Result<Vec<f32>, String> {
         if r.nx as u64 * r.ny as u64 > MAX_READ_PIXELS {
             return Err(format!("section {}x{} is too large", r.nx, r.ny));
         }
-        self.image(&img)?.read_section(rect(r)).map_err(|e| e.to_string())
+        self.hosted(|s| s.image(&img)?.read_section(rect(r)).map_err(|e| e.to_string()))
     }
 
     fn read_binned(&mut self, img: Resource<ImageRes>, r: Region, factor: u32) -> Result<Vec<f32>, String> {
@@ -151,12 +204,12 @@ impl pixels::HostImage for HostState {
         if (r.nx as u64 / f) * (r.ny as u64 / f) > MAX_READ_PIXELS {
             return Err(format!("binned section {}x{} / {f} is too large", r.nx, r.ny));
         }
-        self.image(&img)?.read_binned(rect(r), f).map_err(|e| e.to_string())
+        self.hosted(|s| s.image(&img)?.read_binned(rect(r), f).map_err(|e| e.to_string()))
     }
 
     fn sample(&mut self, img: Resource<ImageRes>, r: Option<Region>, max: u32) -> Result<Vec<pixels::SamplePoint>, String> {
         let max = max.min(1 << 20) as u64;
-        let s = self.image(&img)?.sample(r.map(rect), max).map_err(|e| e.to_string())?;
+        let s = self.hosted(|s| s.image(&img)?.sample(r.map(rect), max).map_err(|e| e.to_string()))?;
         Ok(s.into_iter().map(|(row, value)| pixels::SamplePoint { row: row as u32, value }).collect())
     }
 
@@ -178,44 +231,46 @@ impl wit_host::Host for HostState {
     }
 
     fn image_stats(&mut self, hdu: u32, region: Option<Region>, saturate: Option<f64>) -> Result<Stats, String> {
-        self.job()?.image_stats(hdu, region, saturate)
+        self.hosted(|s| s.job()?.image_stats(hdu, region, saturate))
     }
 
     fn count_at_least(&mut self, hdu: u32, region: Option<Region>, threshold: f64) -> Result<u64, String> {
-        let mut img = self.job()?.open_image(hdu)?;
-        img.count_at_least(region.map(rect), threshold).map_err(|e| e.to_string())
+        self.hosted(|s| {
+            let mut img = s.job()?.open_image(hdu)?;
+            img.count_at_least(region.map(rect), threshold).map_err(|e| e.to_string())
+        })
     }
 
     fn open_image(&mut self, hdu: u32) -> Result<Resource<ImageRes>, String> {
-        let img = self.job()?.open_image(hdu)?;
+        let img = self.hosted(|s| s.job()?.open_image(hdu))?;
         self.table.push(ImageRes(img)).map_err(|e| e.to_string())
     }
 
     fn program_info(&mut self, semid: String) -> Result<Program, ServiceError> {
-        self.job().map_err(ServiceError::Unavailable)?.program_info(&semid)
+        self.service(|j| j.program_info(&semid))
     }
 
     fn schedule(&mut self, hst_date: String, telnr: Option<u8>, instrument: String) -> Result<Vec<ScheduleEntry>, ServiceError> {
-        self.job().map_err(ServiceError::Unavailable)?.schedule(&hst_date, telnr, &instrument)
+        self.service(|j| j.schedule(&hst_date, telnr, &instrument))
     }
 
     fn night_staff(&mut self, hst_date: String, telnr: u8) -> Result<Vec<Staff>, ServiceError> {
-        self.job().map_err(ServiceError::Unavailable)?.night_staff(&hst_date, telnr)
+        self.service(|j| j.night_staff(&hst_date, telnr))
     }
 
     fn twilight(&mut self, ut_date: String) -> Result<TwilightTimes, ServiceError> {
-        self.job().map_err(ServiceError::Unavailable)?.twilight(&ut_date)
+        self.service(|j| j.twilight(&ut_date))
     }
 
     fn weather(&mut self, telnr: u8, from_utc: String, to_utc: String) -> Result<Vec<types::Channel>, ServiceError> {
-        self.job().map_err(ServiceError::Unavailable)?.weather(telnr, &from_utc, &to_utc)
+        self.service(|j| j.weather(telnr, &from_utc, &to_utc))
     }
 
     fn telescope_number(&mut self, instrument: String) -> Result<u8, ServiceError> {
-        self.job().map_err(ServiceError::Unavailable)?.telescope_number(&instrument)
+        self.service(|j| j.telescope_number(&instrument))
     }
 
     fn koaid_for_file(&mut self, ofname: String) -> Result<Option<String>, ServiceError> {
-        self.job().map_err(ServiceError::Unavailable)?.koaid_for_file(&ofname)
+        self.service(|j| j.koaid_for_file(&ofname))
     }
 }

@@ -7,7 +7,10 @@
 //!
 //! Failures are classified: guest `result` errors are data problems; traps
 //! are component failures with their own status codes (COMPONENT_TIMEOUT,
-//! COMPONENT_OOM, COMPONENT_TRAP, COMPONENT_OVERSIZE, COMPONENT_LOAD_ERROR).
+//! COMPONENT_OOM, COMPONENT_PANIC, COMPONENT_STACK_OVERFLOW, COMPONENT_TRAP,
+//! COMPONENT_OVERSIZE, COMPONENT_LOAD_ERROR). The deadline counts the
+//! guest's own time: waits inside host imports (services, pixel reads) are
+//! given back, within a hard wall-clock allowance.
 //! Calls are synchronous: run them on blocking threads, never on the async
 //! runtime's workers.
 
@@ -79,6 +82,10 @@ pub enum ComponentFailure {
     OutOfMemory { component: String, mib: usize },
     #[error("component {component} trapped: {message}")]
     Trap { component: String, message: String },
+    #[error("component {component} panicked: {message}")]
+    Panic { component: String, message: String },
+    #[error("component {component} overflowed its wasm stack: {message}")]
+    StackOverflow { component: String, message: String },
     #[error("component {component} returned an oversized result: {message}")]
     Oversize { component: String, message: String },
     #[error("component {component} could not be loaded: {message}")]
@@ -92,6 +99,8 @@ impl ComponentFailure {
             ComponentFailure::Timeout { .. } => "COMPONENT_TIMEOUT",
             ComponentFailure::OutOfMemory { .. } => "COMPONENT_OOM",
             ComponentFailure::Trap { .. } => "COMPONENT_TRAP",
+            ComponentFailure::Panic { .. } => "COMPONENT_PANIC",
+            ComponentFailure::StackOverflow { .. } => "COMPONENT_STACK_OVERFLOW",
             ComponentFailure::Oversize { .. } => "COMPONENT_OVERSIZE",
             ComponentFailure::Load { .. } => "COMPONENT_LOAD_ERROR",
         }
@@ -100,6 +109,15 @@ impl ComponentFailure {
 
 /// Tick length of the epoch clock.
 const TICK: Duration = Duration::from_millis(10);
+
+/// Wall-clock time a call may spend in host imports on top of its deadline
+/// (services have their own budget, `host::SERVICE_BUDGET`, inside this).
+pub const HOST_ALLOWANCE: Duration = Duration::from_secs(120);
+
+/// Epoch ticks of a duration (at least one).
+fn ticks(d: Duration) -> u64 {
+    (d.as_millis() / TICK.as_millis()).max(1) as u64
+}
 
 /// The engine and the components it runs.
 pub struct Sandbox {
@@ -155,9 +173,18 @@ impl Sandbox {
     fn store(&self, limits: Limits, job: Option<Arc<dyn JobHost>>) -> Store<HostState> {
         let mut store = Store::new(&self.engine, HostState::new(limits.memory, job));
         store.limiter(|s| &mut s.limiter);
-        let ticks = (limits.deadline.as_millis() / TICK.as_millis()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        store.set_epoch_deadline(ticks(limits.deadline));
+        // The deadline counts the guest's own time: time spent in host imports
+        // (service waits, pixel reads) is given back, up to a hard wall-clock
+        // stop of deadline + HOST_ALLOWANCE.
+        store.epoch_deadline_callback(move |ctx| {
+            let s = ctx.data();
+            let guest = s.guest_time();
+            if guest >= limits.deadline || s.started.elapsed() >= limits.deadline + HOST_ALLOWANCE {
+                return Ok(wasmtime::UpdateDeadline::Interrupt);
+            }
+            Ok(wasmtime::UpdateDeadline::Continue(ticks(limits.deadline - guest)))
+        });
         store
     }
 
@@ -176,7 +203,11 @@ impl Sandbox {
                 ComponentFailure::Timeout { component: component.into(), seconds: limits.deadline.as_secs_f64() }
             }
             Some(Trap::StackOverflow) => {
-                ComponentFailure::Trap { component: component.into(), message: format!("wasm stack overflow{frame}") }
+                ComponentFailure::StackOverflow { component: component.into(), message: format!("wasm stack overflow{frame}") }
+            }
+            // a Rust guest's panic (panic = "abort") ends in `unreachable`
+            Some(Trap::UnreachableCodeReached) => {
+                ComponentFailure::Panic { component: component.into(), message: format!("unreachable executed{frame}") }
             }
             Some(t) => ComponentFailure::Trap { component: component.into(), message: format!("{t}{frame}") },
             None => ComponentFailure::Trap { component: component.into(), message: format!("{}{frame}", err.root_cause()) },

@@ -37,16 +37,17 @@ impl KeckApi {
         Ok(KeckApi { base, weather_url, client, rt })
     }
 
+    async fn fetch(&self, url: &str, query: &[(&str, &str)]) -> Result<Json, ServiceError> {
+        let resp = self.client.get(url).query(query).send().await.map_err(|e| ServiceError::Failed(format!("{url}: {e}")))?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(ServiceError::Failed(format!("{url}: HTTP {status}")));
+        }
+        resp.json::<Json>().await.map_err(|e| ServiceError::Failed(format!("{url}: bad JSON: {e}")))
+    }
+
     fn get(&self, url: &str, query: &[(&str, &str)]) -> Result<Json, ServiceError> {
-        let fut = async {
-            let resp = self.client.get(url).query(query).send().await.map_err(|e| format!("{url}: {e}"))?;
-            let status = resp.status();
-            if !status.is_success() {
-                return Err(format!("{url}: HTTP {status}"));
-            }
-            resp.json::<Json>().await.map_err(|e| format!("{url}: bad JSON: {e}"))
-        };
-        self.rt.block_on(fut).map_err(ServiceError::Failed)
+        self.rt.block_on(self.fetch(url, query))
     }
 
     fn api(&self, path: &str, query: &[(&str, &str)]) -> Result<Json, ServiceError> {
@@ -57,9 +58,9 @@ impl KeckApi {
     }
 
     /// `proposals/<call>?ktn=<semid>` → `data.<field>` when `success`.
-    fn proposal(&self, call: &str, semid: &str, field: &str) -> Result<Json, String> {
+    async fn proposal(&self, base: &str, call: &str, semid: &str, field: &str) -> Result<Json, String> {
         let url = format!("proposals/{call}?ktn={semid}");
-        let j = self.api(&format!("proposals/{call}"), &[("ktn", semid)]).map_err(|e| format!("{url}: {}", text(&e)))?;
+        let j = self.fetch(&format!("{base}proposals/{call}"), &[("ktn", semid)]).await.map_err(|e| format!("{url}: {}", text(&e)))?;
         let ok = j.get("success").map(|s| s.as_bool() == Some(true) || s.as_i64() == Some(1)).unwrap_or(false);
         match j.get("data").and_then(|d| d.get(field)) {
             Some(v) if ok && !v.is_null() => Ok(v.clone()),
@@ -93,21 +94,30 @@ fn list(j: Json) -> Vec<Json> {
 
 impl Services for KeckApi {
     fn program_info(&self, semid: &str) -> Result<Program, ServiceError> {
-        if self.base.is_none() {
+        let Some(base) = &self.base else {
             return Err(ServiceError::Unavailable("Keck API URL not configured".into()));
-        }
+        };
+        // the four lookups run concurrently: one timeout at most, not four
+        let (pi, inst, title, pp) = self.rt.block_on(async {
+            tokio::join!(
+                self.proposal(base, "getPI", semid, "LastName"),
+                self.proposal(base, "getAllocInst", semid, "AllocInst"),
+                self.proposal(base, "getTitle", semid, "ProgramTitle"),
+                self.proposal(base, "getApprovedPP", semid, "ProprietaryPeriod"),
+            )
+        });
         let mut failures = Vec::new();
-        let mut field = |label: &str, call: &str, key: &str| match self.proposal(call, semid, key) {
+        let mut field = |label: &str, r: Result<Json, String>| match r {
             Ok(v) => Some(v),
             Err(e) => {
                 failures.push(format!("{label}: {e}"));
                 None
             }
         };
-        let pi = field("pi", "getPI", "LastName").map(|v| as_text(&v));
-        let institution = field("institution", "getAllocInst", "AllocInst").map(|v| as_text(&v));
-        let title = field("title", "getTitle", "ProgramTitle").map(|v| as_text(&v));
-        let propint = field("propint", "getApprovedPP", "ProprietaryPeriod").and_then(|v| match v {
+        let pi = field("pi", pi).map(|v| as_text(&v));
+        let institution = field("institution", inst).map(|v| as_text(&v));
+        let title = field("title", title).map(|v| as_text(&v));
+        let propint = field("propint", pp).and_then(|v| match v {
             Json::Number(n) => n.as_i64().map(|i| i as i32),
             Json::String(s) => s.trim().parse().ok(),
             _ => None,
@@ -163,11 +173,18 @@ impl Services for KeckApi {
             return Err(ServiceError::Unavailable("weather archiver URL not configured".into()));
         };
         let url = template.replace("{telnr}", &telnr.to_string());
+        // the nine channels are fetched concurrently
+        let pvs: Vec<String> = WEATHER_PVS.iter().map(|(_, pv)| pv.replace("{n}", &telnr.to_string())).collect();
+        let answers = self.rt.block_on(futures::future::join_all(
+            pvs.iter().map(|pv| {
+                let url = &url;
+                async move { self.fetch(url, &[("pv", pv), ("from", from_utc), ("to", to_utc)]).await }
+            }),
+        ));
         let mut out = Vec::new();
-        for (keyword, pv) in WEATHER_PVS {
-            let pv = pv.replace("{n}", &telnr.to_string());
-            let mut ch = Channel { keyword: keyword.into(), samples: vec![], error: None };
-            match self.get(&url, &[("pv", &pv), ("from", from_utc), ("to", to_utc)]) {
+        for ((keyword, _), answer) in WEATHER_PVS.iter().zip(answers) {
+            let mut ch = Channel { keyword: keyword.to_string(), samples: vec![], error: None };
+            match answer {
                 Ok(j) => {
                     for block in list(j) {
                         for s in block.get("data").and_then(Json::as_array).into_iter().flatten() {
