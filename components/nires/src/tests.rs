@@ -186,3 +186,118 @@ fn daytime_calibration_gets_zero_propint_and_eng() {
     let e = evaluate::<Nires>(&context("NIRES"), hdus("spec", "object"), &h);
     assert_eq!(edited(&e.edits, "PROGID"), Some(&Value::Text("C272".into())));
 }
+
+// ---- shared (SDK) rules and reference defects, exercised through NIRES ----
+
+fn evaluate_with(ctx: &koa_sdk::types::Context, cards: Vec<koa_sdk::types::Card>, h: &FixtureHost) -> koa_sdk::types::Evaluation {
+    evaluate::<Nires>(ctx, vec![primary(cards, -32, &[4, 2])], h)
+}
+
+fn extra<'a>(e: &'a koa_sdk::types::Evaluation, key: &str) -> Option<&'a Value> {
+    e.extra_meta.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+}
+
+#[test]
+fn missing_date_and_time_come_from_the_file_mtime_in_utc() {
+    // reference defect #5: the fallback was server local time + 10 h; the
+    // context's mtime is UTC (2024-01-02T03:04:05) and is used as it is
+    let mut h = header("spec", "object");
+    h.retain(|c| c.key != "DATE-OBS" && c.key != "UTC");
+    let id = identify::<Nires>(&context("NIRES"), vec![primary(h, -32, &[4, 2])], &host()).unwrap();
+    assert_eq!(edited(&id.edits, "DATE-OBS"), Some(&Value::Text("2024-01-02".into())));
+    assert_eq!(edited(&id.edits, "UTC"), Some(&Value::Text("03:04:05.00".into())));
+    assert_eq!(id.koaid, "NR.20240102.11045.00");
+}
+
+#[test]
+fn assign_progname_drives_semester_and_progid() {
+    // reference defect #7: MISC.ASSIGN_PROGNAME set SEMESTER but not PROGID
+    let mut ctx = context("NIRES");
+    ctx.assign_progname = Some("2019A_U111,03:00:00.00,2019A_U222".into());
+    let mut h = host();
+    h.programs.insert("2019A_U222".into(), program("Smith", "UCLA", "Late half", 12));
+    let mut cards = header("spec", "object");
+    cards.retain(|c| c.key != "PROGNAME");
+    let e = evaluate_with(&ctx, cards.clone(), &h);
+    let v = |e: &koa_sdk::types::Evaluation, k| edited(&e.edits, k).cloned();
+    // UTC 03:29:31 is after the 03:00 split: the second name
+    assert_eq!(v(&e, "SEMESTER"), Some(Value::Text("2019A".into())));
+    assert_eq!(v(&e, "PROGID"), Some(Value::Text("U222".into())));
+    assert_eq!(v(&e, "PROGPI"), Some(Value::Text("Smith".into())));
+    assert_eq!(extra(&e, "PROPINT"), Some(&Value::Int(12)));
+    // before the split: the first name (unknown to the program service)
+    ctx.assign_progname = Some("2019A_U111,04:00:00.00,2019A_U222".into());
+    let e = evaluate_with(&ctx, cards, &h);
+    assert_eq!(v(&e, "PROGID"), Some(Value::Text("U111".into())));
+    assert!(e.diagnostics.iter().any(|d| d.code == "PROP_API_ERROR"), "{:?}", e.diagnostics);
+}
+
+#[test]
+fn undefined_koaimtyp_is_not_a_calibration() {
+    // reference defect #9: `undefined`/missing KOAIMTYP counted as a
+    // calibration, so unknown daytime frames lost their program and period
+    let mut h = host();
+    h.twilight = Some(TwilightTimes { sunset: "05:10:00".into(), sunrise: "15:50:00".into() });
+    let e = evaluate::<Nires>(&context("NIRES"), hdus("spec", "calib"), &h);
+    assert_eq!(edited(&e.edits, "KOAIMTYP"), Some(&Value::Text("undefined".into())));
+    assert_eq!(edited(&e.edits, "PROGID"), Some(&Value::Text("C272".into())));
+    assert_eq!(extra(&e, "PROPINT"), Some(&Value::Int(18)));
+}
+
+#[test]
+fn a_failing_twilight_service_is_a_warning_not_a_crash() {
+    // reference defect #10: an API failure crashed set_prog_info (critical)
+    let mut h = host();
+    h.twilight_fails = Some("getTwilightData: HTTP 500".into());
+    let e = evaluate::<Nires>(&context("NIRES"), hdus("spec", "domeflat"), &h);
+    assert!(!stopped(&e), "{:?}", e.diagnostics);
+    let tw: Vec<_> = e.diagnostics.iter().filter(|d| d.code == "TWILIGHT_API_ERROR").collect();
+    assert_eq!(tw.len(), 1, "warned once per file: {:?}", e.diagnostics);
+    assert_eq!(tw[0].severity, Severity::Warn);
+    // day or night unknown: the program and period are kept
+    assert_eq!(edited(&e.edits, "PROGID"), Some(&Value::Text("C272".into())));
+    assert_eq!(extra(&e, "PROPINT"), Some(&Value::Int(18)));
+}
+
+#[test]
+fn a_bad_telescope_number_is_an_error() {
+    // reference defect #12: the error branch itself crashed
+    let mut h = host();
+    h.telnr = Some(3);
+    let e = evaluate::<Nires>(&context("NIRES"), hdus("spec", "object"), &h);
+    assert!(stopped(&e));
+    let d = e.diagnostics.last().unwrap();
+    assert_eq!((d.code.as_str(), d.severity), ("TELNR_VALUE_ERROR", Severity::Error));
+    assert_eq!(e.steps.len(), 1, "set_telnr is critical");
+}
+
+#[test]
+fn an_unanswered_institution_is_none_with_a_warning() {
+    // reference defect #21: `.replace` on a null institution crashed
+    let mut h = host();
+    let mut p = program("de Kleer", "CIT", "Origin of the Irregular Satellites", 18);
+    p.institution = None;
+    p.failures.push("institution: proposals/getAllocInst?ktn=2019A_C272: no AllocInst in the answer".into());
+    h.programs.insert("2019A_C272".into(), p);
+    let e = evaluate::<Nires>(&context("NIRES"), hdus("spec", "object"), &h);
+    assert!(!stopped(&e));
+    assert_eq!(edited(&e.edits, "PROGINST"), Some(&Value::Text("NONE".into())));
+    assert_eq!(edited(&e.edits, "PROGPI"), Some(&Value::Text("deKleer".into())));
+    assert!(e.diagnostics.iter().any(|d| d.code == "PROP_API_ERROR" && d.message.contains("getAllocInst")));
+}
+
+#[test]
+fn infinite_values_are_written_as_null() {
+    // reference defect #15: -infinity was not nulled (+infinity and NaN were)
+    let mut hdr = koa_sdk::header::Header::new(hdus("spec", "object"), &[]);
+    assert!(!hdr.set("A", f64::NEG_INFINITY, ""));
+    assert!(!hdr.set("B", f64::INFINITY, ""));
+    assert!(!hdr.set("C", f64::NAN, ""));
+    assert!(!hdr.set("D", "-NaN", ""));
+    assert!(hdr.set("E", -1.5, ""));
+    for k in ["A", "B", "C", "D"] {
+        assert_eq!(hdr.raw(k), Some(&Value::Text("null".into())), "{k}");
+    }
+    assert_eq!(hdr.raw("E"), Some(&Value::Float(-1.5)));
+    assert_eq!(hdr.take_nulled(), vec!["A", "B", "C", "D"]);
+}

@@ -19,6 +19,8 @@ pub struct FixtureHost {
     pub schedule: Option<Vec<ScheduleEntry>>,
     pub staff: Option<Vec<Staff>>,
     pub twilight: Option<TwilightTimes>,
+    /// When set, the twilight service fails (HTTP error) with this text.
+    pub twilight_fails: Option<String>,
     pub weather: Option<Vec<Channel>>,
     /// Pixels per HDU: (columns, rows, row-major data).
     pub images: BTreeMap<u32, (u32, u32, Vec<f32>)>,
@@ -117,6 +119,9 @@ impl Host for FixtureHost {
     }
     fn twilight(&self, ut_date: &str) -> Result<TwilightTimes, ServiceError> {
         self.calls.borrow_mut().push(format!("twilight {ut_date}"));
+        if let Some(why) = &self.twilight_fails {
+            return Err(ServiceError::Failed(why.clone()));
+        }
         self.twilight.clone().map_or_else(|| unavailable("twilight"), Ok)
     }
     fn weather(&self, _telnr: u8, _from: &str, _to: &str) -> Result<Vec<Channel>, ServiceError> {
