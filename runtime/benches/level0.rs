@@ -3,7 +3,14 @@
 //! tables, MD5 table, publish — in one warm process, as the daemon runs them.
 //!
 //! `cargo bench --bench level0 [-- FRAMES]` prints per-frame wall time
-//! (median, p95, max), the median of each step and the peak RSS.
+//! (median, p95, max), the median of each step, the process's resident
+//! memory before the frames and its peak while they ran (the peak is reset
+//! after the warm-up through /proc/self/clear_refs, so it is the per-frame
+//! high-water mark of a warm process, not the start-up's).
+//!
+//! The metadata table is part of the path: the KOA keyword tables are read
+//! from `$KOA_DEP_KEYWORD_TABLES`, else `$KOA_DEP_SHARED_DATA/keyword-tables/head`,
+//! else `../shared/data/keyword-tables/head` (the run stops when none exists).
 
 use std::time::Instant;
 
@@ -11,10 +18,29 @@ use koa_dep::config::Config;
 use koa_dep::pipeline::JobOptions;
 use koa_dep::samples::demo::{Obs, nires, services};
 
-fn peak_rss_mib() -> f64 {
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-    ru.ru_maxrss as f64 / 1024.0
+/// A `/proc/self/status` field in MiB (VmRSS, VmHWM).
+fn status_mib(field: &str) -> f64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = s.lines().find(|l| l.starts_with(field)).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse::<f64>().unwrap() / 1024.0
+}
+
+/// Reset the peak resident set size (VmHWM) to the current one.
+fn reset_peak() {
+    std::fs::write("/proc/self/clear_refs", "5").expect("reset VmHWM");
+}
+
+fn keyword_tables() -> std::path::PathBuf {
+    let candidates = [
+        std::env::var_os("KOA_DEP_KEYWORD_TABLES").map(std::path::PathBuf::from),
+        std::env::var_os("KOA_DEP_SHARED_DATA").map(|d| std::path::PathBuf::from(d).join("keyword-tables/head")),
+        Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/keyword-tables/head")),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|d| d.join("KOA_NIRES_Keyword_Table.txt").is_file())
+        .expect("KOA keyword tables not found: set KOA_DEP_KEYWORD_TABLES or KOA_DEP_SHARED_DATA")
 }
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
@@ -33,6 +59,7 @@ fn main() {
     let fixture = dir.path().join("services.json");
     std::fs::write(&fixture, serde_json::to_string(&services()).unwrap()).unwrap();
     cfg.services.fixture = Some(fixture);
+    cfg.archive.keyword_tables = Some(keyword_tables());
     // the inputs, written before timing starts
     let inputs: Vec<_> = (0..=frames)
         .map(|i| {
@@ -53,6 +80,9 @@ fn main() {
     // warm-up: compiles (or loads) the components
     let w = run(&inputs[0]);
     assert_eq!(w.status, koa_dep::db::Status::Complete, "{:?}", w.diagnostics);
+    assert!(w.products.iter().any(|p| p.to_string_lossy().ends_with(".metadata.table")), "metadata table written");
+    let rss_before = status_mib("VmRSS");
+    reset_peak();
     let mut walls = Vec::new();
     let mut steps: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
     for p in &inputs[1..] {
@@ -72,9 +102,12 @@ fn main() {
         pct(&mut walls.clone(), 0.95),
         pct(&mut walls, 1.0)
     );
-    let order = ["record", "load", "identify", "dqa", "validate", "dedupe", "write", "preview", "tables", "publish"];
+    let order = [
+        "record", "load", "screen", "identify", "dqa", "validate", "dedupe", "write", "preview", "tables", "publish",
+        "bookkeeping", "raw_copy",
+    ];
     let line: Vec<String> =
         order.iter().filter_map(|k| steps.get_mut(*k).map(|v| format!("{k} {:.1}", pct(v, 0.5)))).collect();
     println!("  step medians (ms): {}", line.join(", "));
-    println!("  peak RSS: {:.1} MiB", peak_rss_mib());
+    println!("  resident: {rss_before:.1} MiB warm before the frames, peak {:.1} MiB while they ran", status_mib("VmHWM"));
 }

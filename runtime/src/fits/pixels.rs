@@ -181,6 +181,11 @@ pub trait Pixels: Send {
     fn for_rows(&mut self, r: Rect, f: &mut dyn FnMut(&[f32])) -> Result<(), PixelError>;
     /// Report a rectangle outside the image.
     fn out_of_range(&self, r: &Rect) -> PixelError;
+    /// The pixels of `r` as one slice, when they are in memory and contiguous
+    /// (whole rows); lets statistics skip copying.
+    fn contiguous(&self, _r: &Rect) -> Option<&[f32]> {
+        None
+    }
 
     fn check(&self, r: &Rect) -> Result<(), PixelError> {
         let (c, rows) = self.shape();
@@ -218,14 +223,22 @@ pub trait Pixels: Send {
         self.for_rows(r, &mut |row| finite += row.iter().filter(|v| v.is_finite()).count() as u64)?;
         let stride = ((finite as f64 / max.max(1) as f64).max(1.0)) as u64;
         let mut out = Vec::with_capacity(max.min(finite) as usize);
-        let (mut k, mut y) = (0u64, r.y0);
+        // `skip` counts down the finite values until the next one taken
+        // (every stride-th, starting with the first)
+        let (mut skip, mut y) = (0u64, r.y0);
         self.for_rows(r, &mut |row| {
+            if out.len() as u64 >= max {
+                return;
+            }
             for v in row {
                 if v.is_finite() {
-                    if k % stride == 0 && (out.len() as u64) < max {
-                        out.push((y, *v));
+                    if skip == 0 {
+                        if (out.len() as u64) < max {
+                            out.push((y, *v));
+                        }
+                        skip = stride;
                     }
-                    k += 1;
+                    skip -= 1;
                 }
             }
             y += 1;
@@ -279,6 +292,9 @@ pub trait Pixels: Send {
         let r = r.unwrap_or_else(|| self.whole());
         self.check(&r)?;
         let count = r.nx * r.ny;
+        if let Some(data) = self.contiguous(&r) {
+            return Ok(slice_stats(data, saturate));
+        }
         let collect = count <= COLLECT_LIMIT;
         let mut values: Vec<f32> = Vec::new();
         if collect {
@@ -323,6 +339,109 @@ pub trait Pixels: Send {
         let median = if collect { median_of(&mut values) } else { median_by_histogram(self, r, n, lo, hi)? };
         Ok(Stats { count, finite: n, mean, median, std: (m2 / n as f64).sqrt(), min: lo, max: hi, saturated: sat })
     }
+}
+
+/// Statistics of pixels held in memory: one pass for the moments (chunk
+/// moments combined pairwise, as for streamed images), the median by radix
+/// selection on the data itself when every value is finite (no copy).
+fn slice_stats(data: &[f32], saturate: Option<f64>) -> Stats {
+    const CHUNK: usize = 4096;
+    let (mut n, mut mean, mut m2) = (0u64, 0f64, 0f64);
+    let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+    let mut sat = 0u64;
+    for chunk in data.chunks(CHUNK) {
+        let all_finite = chunk.iter().all(|v| v.is_finite());
+        let (cn, csum) = if all_finite {
+            (chunk.len() as u64, chunk.iter().map(|v| *v as f64).sum::<f64>())
+        } else {
+            chunk.iter().filter(|v| v.is_finite()).fold((0u64, 0f64), |(c, s), v| (c + 1, s + *v as f64))
+        };
+        if cn == 0 {
+            continue;
+        }
+        let cmean = csum / cn as f64;
+        let cm2: f64 = if all_finite {
+            chunk.iter().map(|v| (*v as f64 - cmean) * (*v as f64 - cmean)).sum()
+        } else {
+            chunk.iter().filter(|v| v.is_finite()).map(|v| (*v as f64 - cmean) * (*v as f64 - cmean)).sum()
+        };
+        for v in chunk.iter().filter(|v| v.is_finite()) {
+            lo = lo.min(*v);
+            hi = hi.max(*v);
+        }
+        if let Some(t) = saturate {
+            sat += chunk.iter().filter(|v| v.is_finite() && **v as f64 >= t).count() as u64;
+        }
+        let tot = n + cn;
+        let delta = cmean - mean;
+        mean += delta * cn as f64 / tot as f64;
+        m2 += cm2 + delta * delta * (n as f64) * (cn as f64) / tot as f64;
+        n = tot;
+    }
+    let count = data.len() as u64;
+    if n == 0 {
+        let nan = f64::NAN;
+        return Stats { count, finite: 0, mean: nan, median: nan, std: nan, min: nan, max: nan, saturated: sat };
+    }
+    let median = if n == count {
+        median_in_place_free(data)
+    } else {
+        let mut finite: Vec<f32> = data.iter().copied().filter(|v| v.is_finite()).collect();
+        median_of(&mut finite)
+    };
+    Stats { count, finite: n, mean, median, std: (m2 / n as f64).sqrt(), min: lo as f64, max: hi as f64, saturated: sat }
+}
+
+/// numpy `median` of finite values without modifying or copying them all.
+fn median_in_place_free(values: &[f32]) -> f64 {
+    let n = values.len();
+    if n < 4096 {
+        return median_of(&mut values.to_vec());
+    }
+    let (a, b) = kth_pair(values, if n % 2 == 1 { n / 2 } else { n / 2 - 1 });
+    if n % 2 == 1 { a as f64 } else { (a as f64 + b as f64) / 2.0 }
+}
+
+/// The k-th and (k+1)-th smallest values (0-based) in one radix pass: a
+/// histogram of the high 16 bits of the order-preserving key, then a
+/// selection among the values of the bucket(s) holding those ranks.
+fn kth_pair(values: &[f32], k: usize) -> (f32, f32) {
+    let mut hist = vec![0u32; 1 << 16];
+    for v in values {
+        hist[(key(*v) >> 16) as usize] += 1;
+    }
+    let k1 = (k + 1).min(values.len() - 1);
+    let (mut below, mut acc) = (0usize, 0usize);
+    let (mut first, mut last) = (None, 0usize);
+    for (i, c) in hist.iter().enumerate() {
+        let next = acc + *c as usize;
+        if first.is_none() && k < next {
+            first = Some(i);
+            below = acc;
+        }
+        if k1 < next {
+            last = i;
+            break;
+        }
+        acc = next;
+    }
+    let first = first.unwrap_or(0);
+    let (lo, hi) = (first as u32, last as u32);
+    let mut inside: Vec<f32> = values
+        .iter()
+        .copied()
+        .filter(|v| {
+            let b = key(*v) >> 16;
+            b >= lo && b <= hi
+        })
+        .collect();
+    let (_, a, rest) = inside.select_nth_unstable_by(k - below, f32::total_cmp);
+    let a = *a;
+    if k1 == k {
+        return (a, a);
+    }
+    let b = rest.iter().copied().fold(f32::INFINITY, f32::min);
+    (a, b)
 }
 
 /// Exact median of many pixels with bounded memory: a histogram locates the
@@ -453,6 +572,11 @@ impl Pixels for Loaded {
         PixelError { status: 0, text: "out of range".into(), path: PathBuf::new(), context: format!("{r:?} outside {}x{}", self.cols, self.rows) }
     }
 
+    fn contiguous(&self, r: &Rect) -> Option<&[f32]> {
+        (r.x0 == 0 && r.nx == self.cols && r.y0 + r.ny <= self.rows)
+            .then(|| &self.data[(r.y0 * self.cols) as usize..((r.y0 + r.ny) * self.cols) as usize])
+    }
+
     fn for_rows(&mut self, r: Rect, f: &mut dyn FnMut(&[f32])) -> Result<(), PixelError> {
         self.check(&r)?;
         for y in r.y0..r.y0 + r.ny {
@@ -516,6 +640,76 @@ pub fn median_of(values: &mut [f32]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn loaded(cols: u64, rows: u64, data: Vec<f32>) -> Loaded {
+        Loaded { cols, rows, integer: false, data: std::sync::Arc::new(data) }
+    }
+
+    /// The same pixels streamed row by row (the path without `contiguous`).
+    struct Streamed(Loaded);
+    impl Pixels for Streamed {
+        fn shape(&self) -> (u64, u64) {
+            self.0.shape()
+        }
+        fn is_integer(&self) -> bool {
+            false
+        }
+        fn for_rows(&mut self, r: Rect, f: &mut dyn FnMut(&[f32])) -> Result<(), PixelError> {
+            self.0.for_rows(r, f)
+        }
+        fn out_of_range(&self, r: &Rect) -> PixelError {
+            self.0.out_of_range(r)
+        }
+    }
+
+    fn noise(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                ((s % 50_000) as f32) * 0.25 - 900.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn in_memory_statistics_equal_the_streamed_ones() {
+        for (cols, rows) in [(300u64, 200u64), (301, 201), (40, 30)] {
+            let mut data = noise((cols * rows) as usize, cols);
+            let a = loaded(cols, rows, data.clone()).stats(None, Some(10_000.0)).unwrap();
+            let b = Streamed(loaded(cols, rows, data.clone())).stats(None, Some(10_000.0)).unwrap();
+            assert_eq!((a.count, a.finite, a.saturated, a.min, a.max), (b.count, b.finite, b.saturated, b.min, b.max));
+            assert_eq!(a.median, b.median, "{cols}x{rows}");
+            assert!((a.mean - b.mean).abs() < 1e-9 && (a.std - b.std).abs() < 1e-9);
+            let mut sorted = data.clone();
+            sorted.sort_by(f32::total_cmp);
+            let n = sorted.len();
+            let want = if n % 2 == 1 { sorted[n / 2] as f64 } else { (sorted[n / 2 - 1] as f64 + sorted[n / 2] as f64) / 2.0 };
+            assert_eq!(a.median, want);
+            // with NaNs (blank pixels) the finite values count
+            data[7] = f32::NAN;
+            data[(cols * rows) as usize - 1] = f32::NAN;
+            let a = loaded(cols, rows, data.clone()).stats(None, None).unwrap();
+            let b = Streamed(loaded(cols, rows, data)).stats(None, None).unwrap();
+            assert_eq!((a.finite, a.median, a.min, a.max), (b.finite, b.median, b.min, b.max));
+            assert_eq!(a.finite, cols * rows - 2);
+        }
+    }
+
+    #[test]
+    fn zscale_sample_takes_every_stride_th_finite_value() {
+        let mut data = noise(1000, 3);
+        data[0] = f32::NAN;
+        data[5] = f32::INFINITY;
+        let finite: Vec<(u64, f32)> =
+            data.iter().enumerate().filter(|(_, v)| v.is_finite()).map(|(i, v)| (i as u64 / 50, *v)).collect();
+        let s = loaded(50, 20, data).sample(None, 100).unwrap();
+        let stride = finite.len() / 100; // 998 finite → every 9th
+        let want: Vec<(u64, f32)> = finite.iter().copied().step_by(stride).take(100).collect();
+        assert_eq!(s, want);
+    }
 
     #[test]
     fn radix_median_equals_sorting() {

@@ -37,6 +37,10 @@ impl Job<'_> {
         if let Some(h) = self.preview_job.take() {
             let _ = h.join();
         }
+        if let Some((h, tmp, _)) = self.raw_copy_job.take() {
+            let _ = h.join();
+            let _ = std::fs::remove_file(tmp);
+        }
         // leftovers of a job that stopped before publishing
         for p in std::mem::take(&mut self.pending) {
             let _ = std::fs::remove_file(&p.tmp);

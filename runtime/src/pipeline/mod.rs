@@ -202,6 +202,8 @@ pub(crate) struct Job<'a> {
     pub preview_job: Option<std::thread::JoinHandle<Vec<preview::Rendered>>>,
     /// The lev-0 write running in the background.
     pub write_job: Option<std::thread::JoinHandle<std::io::Result<crate::fits::write::Written>>>,
+    /// The raw stage copy running in the background: (thread, temporary name, target).
+    pub raw_copy_job: Option<(std::thread::JoinHandle<std::io::Result<()>>, PathBuf, PathBuf)>,
     pub mtime_utc: String,
     pub koaid: Option<String>,
     pub utdate: Option<String>,
@@ -242,6 +244,7 @@ impl<'a> Job<'a> {
             md5_job: None,
             preview_job: None,
             write_job: None,
+            raw_copy_job: None,
             mtime_utc: String::new(),
             koaid: None,
             utdate: None,
@@ -282,7 +285,7 @@ impl<'a> Job<'a> {
         Stop
     }
 
-    fn timed(&mut self, name: &str, f: impl FnOnce(&mut Self) -> StepResult) -> StepResult {
+    pub(crate) fn timed(&mut self, name: &str, f: impl FnOnce(&mut Self) -> StepResult) -> StepResult {
         let t = Instant::now();
         let r = f(self);
         self.timings.push((name.to_string(), t.elapsed().as_secs_f64()));
@@ -295,6 +298,12 @@ impl<'a> Job<'a> {
         self.timed("load", Self::step_load)?;
         self.timed("screen", Self::step_screen)?;
         self.timed("identify", Self::step_identify)?;
+        // two cores: the previews (planned from the identified header, which
+        // is all the plans read) render while DQA runs and the lev-0 file is
+        // written; a job that stops early waits for them and drops them
+        if !self.opts.dry_run {
+            self.start_preview();
+        }
         self.timed("dqa", Self::step_dqa)?;
         self.timed("validate", Self::step_validate)?;
         // after DQA so the content MD5 (computed since `load`) is ready
@@ -302,8 +311,7 @@ impl<'a> Job<'a> {
         if self.opts.dry_run {
             return Ok(());
         }
-        // two cores: the previews render while the lev-0 file is written
-        self.start_preview();
+        self.start_raw_copy();
         self.timed("write", Self::step_write)?;
         self.timed("preview", Self::step_preview)?;
         self.timed("tables", Self::step_tables)?;

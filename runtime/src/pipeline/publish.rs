@@ -118,7 +118,10 @@ impl Job<'_> {
         self.products.push(md5_name.clone());
         let total: u64 = files.iter().chain(std::iter::once(&md5_name)).filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
         self.archsize_mb = Some(total as f64 / 1e6);
-        self.bookkeeping(&koaid, &lev0);
+        let _ = self.timed("bookkeeping", |j| {
+            j.bookkeeping(&koaid, &lev0);
+            Ok(())
+        });
         Ok(())
     }
 
@@ -155,11 +158,15 @@ impl Job<'_> {
                 }
             }
         }
-        self.raw_copy();
+        let _ = self.timed("raw_copy", |j| {
+            j.raw_copy();
+            Ok(())
+        });
     }
 
-    /// Keep a copy of the raw file under the stage directory.
-    fn raw_copy(&mut self) {
+    /// Start copying the raw file under the stage directory (spec §12.3) on
+    /// its own thread, to a temporary name; `raw_copy` puts it in place.
+    pub(super) fn start_raw_copy(&mut self) {
         let Some(row) = self.row.clone() else { return };
         if row.stage_file.as_deref().is_some_and(|s| !s.is_empty() && Path::new(s).is_file()) {
             return;
@@ -170,11 +177,21 @@ impl Job<'_> {
         if target == self.input {
             return;
         }
-        let r = target
-            .parent()
-            .map(std::fs::create_dir_all)
-            .unwrap_or(Ok(()))
-            .and_then(|_| std::fs::copy(&self.input, &target));
+        let name = target.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let tmp = target.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+        let input = self.input.clone();
+        let t = tmp.clone();
+        let h = std::thread::spawn(move || {
+            t.parent().map(std::fs::create_dir_all).unwrap_or(Ok(()))?;
+            std::fs::copy(&input, &t).map(|_| ())
+        });
+        self.raw_copy_job = Some((h, tmp, target));
+    }
+
+    /// Keep the copy of the raw file: rename it into place, record it.
+    fn raw_copy(&mut self) {
+        let Some((h, tmp, target)) = self.raw_copy_job.take() else { return };
+        let r = h.join().unwrap_or_else(|_| Err(std::io::Error::other("copy thread failed"))).and_then(|_| std::fs::rename(&tmp, &target));
         match r {
             Ok(_) => {
                 let s = target.display().to_string();
@@ -182,7 +199,10 @@ impl Job<'_> {
                     self.diag(Severity::Warn, "QUERY_ERROR", "publish", e.to_string());
                 }
             }
-            Err(e) => self.diag(Severity::Warn, "FILE_COPY_ERROR", "publish", format!("{} to {}: {e}", self.input.display(), target.display())),
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                self.diag(Severity::Warn, "FILE_COPY_ERROR", "publish", format!("{} to {}: {e}", self.input.display(), target.display()))
+            }
         }
     }
 }
