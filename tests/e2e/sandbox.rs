@@ -47,6 +47,8 @@ fn misbehaving_components_end_their_jobs_and_the_process_goes_on() {
 }
 
 fn misbehaving_components_alone() {
+    // the process as the daemon configures it
+    koa_dep::app::tune_allocator();
     let s = Scratch::new();
     let mut cfg = s.cfg.clone();
     cfg.components.files.insert("misbehave".into(), misbehave_wasm());
@@ -80,6 +82,9 @@ fn misbehaving_components_alone() {
             assert!(took < Duration::from_secs(5), "{mode} took {took:?}");
             let row = rt.block_on(a.db.get(r.id)).unwrap().unwrap();
             assert_eq!((row.status.as_str(), row.status_code.as_deref()), ("ERROR", Some(code)), "{mode}");
+            if std::env::var_os("KOA_DEP_SANDBOX_TRACE").is_some() {
+                eprintln!("after {mode}: {} MiB", rss() >> 20);
+            }
         }
     };
     // the first round warms the host's allocator; three more rounds must not
