@@ -43,6 +43,8 @@ fn main() {
         if wasm.exists() {
             println!("cargo:rerun-if-changed={}", wasm.display());
             writeln!(src, "    ({name:?}, include_bytes!({:?})),", wasm.display().to_string()).unwrap();
+        } else if env::var_os("KOA_DEP_PREBUILT_COMPONENTS").is_some() {
+            panic!("KOA_DEP_PREBUILT_COMPONENTS: {} is missing (every built-in component must be there)", wasm.display());
         } else if components.join(name).is_dir() {
             println!("cargo:warning=component {name} was not built ({} missing)", wasm.display());
         }

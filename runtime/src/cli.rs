@@ -82,6 +82,9 @@ pub struct DemoArgs {
     /// Folder with KOA keyword tables (metadata tables are skipped without it).
     #[arg(long)]
     pub keyword_tables: Option<PathBuf>,
+    /// Small frames (unit-test sizes) instead of the instruments' real sizes.
+    #[arg(long)]
+    pub small: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -211,7 +214,8 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
     let dir = std::path::absolute(&args.dir)?;
     std::fs::create_dir_all(&dir)?;
     let staging = dir.join("generated");
-    let frames = crate::samples::demo::write_demo_inputs(&staging)?;
+    let size = if args.small { crate::samples::frames::Size::Small } else { crate::samples::frames::Size::Full };
+    let frames = crate::samples::demo::write_demo_inputs(&staging, size)?;
     let fixture = dir.join("services.json");
     std::fs::write(&fixture, serde_json::to_string_pretty(&crate::samples::demo::services())?)?;
     let incoming = dir.join("incoming");

@@ -347,3 +347,39 @@ fn reconcile_lists_and_queues_files_the_database_lacks() {
         assert!(koa_dep::cli::parse_since("yesterday").is_err());
     });
 }
+
+/// The README's first command, `koa-dep demo` (here with small frames): the
+/// daemon on SQLite archives one generated frame of every instrument.
+#[test]
+fn the_demo_archives_a_frame_of_every_instrument() {
+    let s = Scratch::new();
+    let rt = runtime();
+    let dir = s.path("demo");
+    let args = koa_dep::cli::DemoArgs { dir: dir.clone(), keyword_tables: None, small: true };
+    let code = rt.block_on(koa_dep::cli::demo(args)).expect("demo runs");
+    assert_eq!(code, 0, "every frame archived without error");
+    let mut md5_tables = Vec::new();
+    for entry in glob_md5(&dir.join("archive")) {
+        md5_tables.push(entry.file_name().unwrap().to_string_lossy().to_string());
+    }
+    md5_tables.sort();
+    let prefixes: Vec<&str> = md5_tables.iter().map(|n| &n[..2]).collect();
+    assert_eq!(prefixes, ["DE", "ES", "GR", "HI", "KB", "KP", "LB", "MF", "N2", "NR", "NS", "OI"], "{md5_tables:?}");
+    assert!(dir.join("koa-dep.db").is_file());
+}
+
+fn glob_md5(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.to_string_lossy().ends_with(".md5sum.table") {
+                out.push(p);
+            }
+        }
+    }
+    out
+}

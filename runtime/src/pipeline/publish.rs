@@ -129,7 +129,11 @@ impl Job<'_> {
         // header diff (local, not transferred)
         let diff = json!({"koaid": koaid, "changes": self.changes});
         let diff_path = lev0.join(format!("{koaid}.diff.json"));
-        if let Err(e) = std::fs::write(&diff_path, serde_json::to_string_pretty(&diff).unwrap_or_default()) {
+        let diff_tmp = lev0.join(format!(".{koaid}.diff.json.{}.tmp", std::process::id()));
+        let written = std::fs::write(&diff_tmp, serde_json::to_string_pretty(&diff).unwrap_or_default())
+            .and_then(|_| std::fs::rename(&diff_tmp, &diff_path));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&diff_tmp);
             self.diag(Severity::Warn, "DIFF_FILE_ERROR", "publish", e.to_string());
         }
         // headers row

@@ -265,7 +265,7 @@ pub fn frame(kind: &str, seed: u64) -> Option<(String, Frame)> {
 
 /// The demo's input frames, one of every instrument whose component is built
 /// into this binary: (instrument, path).
-pub fn write_demo_inputs(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
+pub fn write_demo_inputs(dir: &Path, size: super::frames::Size) -> anyhow::Result<Vec<(String, PathBuf)>> {
     let day = dir.join("20240315");
     let mut out = Vec::new();
     let built: Vec<&str> = crate::sandbox::registry::builtin_components().iter().map(|(n, _)| *n).collect();
@@ -273,7 +273,7 @@ pub fn write_demo_inputs(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
         if !built.contains(&instrument.to_lowercase().as_str()) {
             continue;
         }
-        let (name, f) = super::frames::frame(instrument, super::frames::Size::Full, i as u32).expect("generator");
+        let (name, f) = super::frames::frame(instrument, size, i as u32).expect("generator");
         let p = day.join(instrument.to_lowercase()).join(name);
         f.write(&p)?;
         out.push((instrument.to_string(), p));
