@@ -5,3 +5,4 @@ mod corpus;
 mod gold;
 mod headers;
 mod pixels;
+mod previews;

@@ -1,0 +1,115 @@
+//! Faithfulness of the previews to the reference's renderer: the NIRES and
+//! KCWI sample frames are archived, then the same lev-0 files are rendered
+//! the reference's way (astropy + matplotlib, scikit-image for KCWI's
+//! histogram equalisation) by tests/faithfulness/preview_check.py, and the
+//! JPEGs compared: same size and orientation, Pearson ≥ 0.98, mean absolute
+//! difference ≤ 4 grey levels. The NIRES gold JPEG is checked for size and
+//! orientation by rebuilding a frame from it and rendering that frame.
+//!
+//! Needs python3 with numpy, astropy, matplotlib, scikit-image and Pillow
+//! (`.ci/run` installs them; `KOA_DEP_PYTHON` picks another interpreter).
+//! Fails, never skips, when they are missing.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use koa_dep::db::Status;
+use koa_dep::pipeline::JobOptions;
+use koa_dep::samples::frames::{Size, frame};
+use koa_dep_tests::*;
+use serde_json::Value;
+
+fn python() -> String {
+    std::env::var("KOA_DEP_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+fn script() -> PathBuf {
+    repo().join("tests/faithfulness/preview_check.py")
+}
+
+/// Run the script; panics with its output when it fails.
+fn py(args: &[&str]) -> String {
+    let out = Command::new(python())
+        .arg(script())
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {} (set KOA_DEP_PYTHON): {e}", python()));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "preview_check.py {args:?} failed (needs numpy, astropy, matplotlib, scikit-image, Pillow):\n{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+fn compare(ours: &Path, theirs: &Path) -> Value {
+    serde_json::from_str(py(&["compare", &ours.display().to_string(), &theirs.display().to_string()]).trim()).unwrap()
+}
+
+fn setup(s: &Scratch) -> koa_dep::config::Config {
+    let mut cfg = s.cfg.clone();
+    let f = s.path("services.json");
+    std::fs::write(&f, serde_json::to_string(&koa_dep::samples::demo::services()).unwrap()).unwrap();
+    cfg.services.fixture = Some(f);
+    cfg
+}
+
+/// Archive a file; returns (lev-0 FITS, its JPEG).
+fn archived(s: &Scratch, rt: &tokio::runtime::Runtime, a: &std::sync::Arc<koa_dep::pipeline::Archiver>, instrument: &str, path: &Path) -> (PathBuf, PathBuf) {
+    let r = archive(rt, a, instrument, path, JobOptions::default());
+    assert_eq!(r.status, Status::Complete, "{instrument}: {:?}", r.diagnostics);
+    let find = |ext: &str| r.products.iter().find(|p| p.extension().is_some_and(|e| e == ext)).cloned().unwrap_or_else(|| panic!("{instrument}: no .{ext} in {:?}", r.products));
+    let _ = s;
+    (find("fits"), find("jpg"))
+}
+
+#[test]
+fn nires_and_kcwi_previews_match_the_reference_renderer() {
+    let s = Scratch::new();
+    let rt = runtime();
+    let a = archiver(&rt, setup(&s));
+    for (instrument, mode) in [("NIRES", "asinh"), ("KCWI", "histeq")] {
+        let (name, f) = frame(instrument, Size::Full, 3).unwrap();
+        let input = s.path(&format!("sdata/{}/{name}", instrument.to_lowercase()));
+        f.write(&input).unwrap();
+        let (lev0, ours) = archived(&s, &rt, &a, instrument, &input);
+        let theirs = s.path(&format!("{instrument}-reference.jpg"));
+        py(&["render", "--fits", &lev0.display().to_string(), "--mode", mode, "--out", &theirs.display().to_string()]);
+        let c = compare(&ours, &theirs);
+        let header = koa_dep::fits::load(&lev0).unwrap();
+        let (w, h) = (header.hdus[0].value("NAXIS1").unwrap().py_str(), header.hdus[0].value("NAXIS2").unwrap().py_str());
+        assert_eq!((c["a"]["width"].to_string(), c["a"]["height"].to_string()), (w.clone(), h.clone()), "{instrument}: one pixel per data pixel");
+        assert_eq!((&c["a"]["width"], &c["a"]["height"]), (&c["b"]["width"], &c["b"]["height"]), "{instrument}: {c}");
+        let (r, mad, flipped) = (c["pearson"].as_f64().unwrap(), c["mad"].as_f64().unwrap(), c["pearson_flipped"].as_f64().unwrap());
+        assert!(r >= 0.98, "{instrument}: Pearson {r} < 0.98 ({c})");
+        assert!(mad <= 4.0, "{instrument}: mean absolute difference {mad} > 4 grey levels ({c})");
+        assert!(flipped < r - 0.5, "{instrument}: the orientation must decide the match ({c})");
+    }
+}
+
+#[test]
+fn the_gold_nires_jpeg_has_our_size_and_orientation() {
+    let data = data_dir();
+    let gold = data.join("gold/nires/NR.20190615.12571.36.jpg");
+    let s = Scratch::new();
+    // the gold case's header, with pixels rebuilt from the gold JPEG
+    let header = s.path("gold-header.fits");
+    koa_dep::samples::gold::write_gold_input(&data, &header).unwrap();
+    let raw = s.path("sdata1500/nires9/2019jun15/s190615_0020.fits");
+    std::fs::create_dir_all(raw.parent().unwrap()).unwrap();
+    py(&["from-jpeg", "--jpeg", &gold.display().to_string(), "--header-from", &header.display().to_string(), "--out", &raw.display().to_string()]);
+    let rt = runtime();
+    let mut cfg = setup(&s);
+    cfg.services.fixture = Some(repo().join("tests/fixtures/gold-services.json"));
+    let a = archiver(&rt, cfg);
+    let (_, ours) = archived(&s, &rt, &a, "NIRES", &raw);
+    assert!(ours.ends_with("NR.20190615.12571.36.jpg"), "{}", ours.display());
+    let c = compare(&ours, &gold);
+    assert_eq!((c["a"]["width"].as_u64(), c["a"]["height"].as_u64()), (Some(2048), Some(1024)), "{c}");
+    assert_eq!((&c["a"]["width"], &c["a"]["height"]), (&c["b"]["width"], &c["b"]["height"]), "{c}");
+    let (r, flipped) = (c["pearson"].as_f64().unwrap(), c["pearson_flipped"].as_f64().unwrap());
+    // zscale + asinh of the gold's grey levels is a different tone curve,
+    // so only the structure is compared: it must line up the right way up
+    assert!(r >= 0.9 && flipped < 0.5, "{c}");
+}
