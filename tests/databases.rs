@@ -77,8 +77,8 @@ async fn store_semantics(db: &Db) {
     let row = db.get(a).await.unwrap().unwrap();
     assert_eq!((row.status.as_str(), row.attempts, row.transfer), ("PROCESSING", 1, 1));
     // identity and the unique KOAID
-    db.set_identity(a, "NR.20240315.30074.52", "2024-03-15 08:21:14", "0123456789abcdef0123456789abcdef").await.unwrap();
-    let clash = db.set_identity(b, "NR.20240315.30074.52", "2024-03-15 08:21:14", "ffff").await.unwrap_err();
+    db.set_identity(a, "NR.20240315.30074.52", "2024-03-15 08:21:14", Some("0123456789abcdef0123456789abcdef")).await.unwrap();
+    let clash = db.set_identity(b, "NR.20240315.30074.52", "2024-03-15 08:21:14", Some("ffff")).await.unwrap_err();
     assert!(clash.is_unique_violation(), "{clash}");
     assert_eq!(db.by_koaid(0, "NR.20240315.30074.52").await.unwrap().unwrap().id, a);
     assert_eq!(db.by_md5(0, "0123456789abcdef0123456789abcdef").await.unwrap().len(), 1);

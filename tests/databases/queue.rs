@@ -72,7 +72,7 @@ async fn queue_semantics(kind: &str, db: &Db) {
     assert!(!db.retry_later(c.id, Duration::ZERO, 2).await.unwrap(), "{kind}");
     // the same content already archived is not queued again
     let done = all[5];
-    db.set_identity(done, "NR.20240315.30074.52", "2024-03-15 08:21:14.52", "0123456789abcdef0123456789abcdef").await.unwrap();
+    db.set_identity(done, "NR.20240315.30074.52", "2024-03-15 08:21:14.52", Some("0123456789abcdef0123456789abcdef")).await.unwrap();
     db.finish(done, &Outcome { status: Some(Status::Complete), ..Default::default() }).await.unwrap();
     let again = db.enqueue("NIRES", "nsds", "/s/sdata/copy-of-f05.fits", Some("0123456789abcdef0123456789abcdef"), true).await.unwrap();
     assert_eq!(again, Enqueued::SameContent(done), "{kind}");

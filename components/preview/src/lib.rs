@@ -104,6 +104,32 @@ pub trait Source {
     fn read_section(&self, r: Region) -> Result<Vec<f32>, String>;
     /// zscale sample of the finite pixels of `r`: (row, value) pairs.
     fn sample(&self, r: Option<Region>, max: u32) -> Result<Vec<(u32, f32)>, String>;
+    /// Means of the finite pixels of `factor`×`factor` blocks of `r` (NaN
+    /// where a block has none), (nx/factor)×(ny/factor) values, row-major.
+    /// The host computes these natively; this default is the reference.
+    fn read_binned(&self, r: Region, factor: u32) -> Result<Vec<f32>, String> {
+        let f = factor.max(1);
+        let (ox, oy) = (r.nx / f, r.ny / f);
+        let data = self.read_section(Region { x0: r.x0, y0: r.y0, nx: ox * f, ny: oy * f })?;
+        let w = (ox * f) as usize;
+        let mut out = Vec::with_capacity((ox * oy) as usize);
+        for by in 0..oy as usize {
+            for bx in 0..ox as usize {
+                let (mut sum, mut n) = (0f32, 0u32);
+                for dy in 0..f as usize {
+                    let row = &data[(by * f as usize + dy) * w..][..w];
+                    for v in &row[bx * f as usize..(bx + 1) * f as usize] {
+                        if v.is_finite() {
+                            sum += *v;
+                            n += 1;
+                        }
+                    }
+                }
+                out.push(if n == 0 { f32::NAN } else { sum / n as f32 });
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// A grey image, row-major, row 0 at the top of the picture.
@@ -122,9 +148,12 @@ fn median_trunc(values: &mut [f32]) -> f32 {
     if v.is_empty() {
         return f32::NAN;
     }
-    v.sort_by(f32::total_cmp);
     let n = v.len();
-    let m = if n % 2 == 1 { v[n / 2] as f64 } else { (v[n / 2 - 1] as f64 + v[n / 2] as f64) / 2.0 };
+    // numpy median by selection (no full sort): the upper middle value,
+    // and for an even count the largest value below it
+    let (below, upper, _) = v.select_nth_unstable_by(n / 2, f32::total_cmp);
+    let upper = *upper as f64;
+    let m = if n % 2 == 1 { upper } else { (below.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64 + upper) / 2.0 };
     m.trunc() as f32
 }
 
@@ -153,13 +182,6 @@ enum Mapper {
 }
 
 impl Mapper {
-    fn grey(&self, v: f32) -> u8 {
-        match self {
-            Mapper::Stretch(m) => m.grey(v),
-            Mapper::Equalize(e) => e.grey(v),
-        }
-    }
-
     fn map_row(&self, src: &[f32], bias: f32, out: &mut [u8]) {
         match self {
             Mapper::Stretch(m) => m.map_row(src, bias, out),
@@ -277,8 +299,6 @@ pub fn render_grey(plan: &Plan, sources: &[&dyn Source]) -> Result<Grey, String>
     let w = plan.tiles.iter().map(|t| t.x / bin + t.crop.nx / bin).max().unwrap_or(0);
     let h = plan.tiles.iter().map(|t| t.y / bin + t.crop.ny / bin).max().unwrap_or(0);
     let mut canvas = vec![0u8; w as usize * h as usize];
-    let mut acc: Vec<f32> = Vec::new();
-    let mut cnt: Vec<u32> = Vec::new();
     for (i, tile) in plan.tiles.iter().enumerate() {
         let c = tile.crop;
         let (cols, _) = sources[i].shape();
@@ -288,7 +308,12 @@ pub fn render_grey(plan: &Plan, sources: &[&dyn Source]) -> Result<Grey, String>
         while oy < nyb {
             let out_rows = (rows_per_read / bin).min(nyb - oy);
             let y = c.y0 + oy * bin;
-            let data = sources[i].read_rows(y, out_rows * bin)?;
+            let (data, binned) = if bin == 1 {
+                (sources[i].read_rows(y, out_rows)?, Vec::new())
+            } else {
+                let r = Region { x0: c.x0, y0: y, nx: nxb * bin, ny: out_rows * bin };
+                (Vec::new(), sources[i].read_binned(r, bin)?)
+            };
             for r in 0..out_rows {
                 let row_out = oy + r;
                 let cy = tile.y / bin + if tile.flip_y { nyb - 1 - row_out } else { row_out };
@@ -305,28 +330,14 @@ pub fn render_grey(plan: &Plan, sources: &[&dyn Source]) -> Result<Grey, String>
                     }
                     continue;
                 }
-                acc.clear();
-                acc.resize(nxb as usize, 0.0);
-                cnt.clear();
-                cnt.resize(nxb as usize, 0);
-                for k in 0..bin {
-                    let src_row = r * bin + k;
-                    let b = biases[i][(y + src_row) as usize];
-                    let row = &data[(src_row * cols) as usize..((src_row + 1) * cols) as usize];
-                    let kept = &row[c.x0 as usize..(c.x0 + nxb * bin) as usize];
-                    for (ox, block) in kept.chunks_exact(bin as usize).enumerate() {
-                        for v in block {
-                            if v.is_finite() {
-                                acc[ox] += *v - b;
-                                cnt[ox] += 1;
-                            }
-                        }
-                    }
-                }
-                for ox in 0..nxb as usize {
-                    let g = if cnt[ox] == 0 { 0 } else { map.grey(acc[ox] / cnt[ox] as f32) };
-                    let cx = if tile.flip_x { nxb as usize - 1 - ox } else { ox };
-                    out[cx] = g;
+                // bin > 1: the host averaged the blocks (one value per
+                // output pixel crosses the boundary); the block's bias is the
+                // mean of its rows' biases
+                let b = (0..bin).map(|k| biases[i][(y + r * bin + k) as usize]).sum::<f32>() / bin as f32;
+                let row = &binned[(r * nxb) as usize..((r + 1) * nxb) as usize];
+                map.map_row(row, b, out);
+                if tile.flip_x {
+                    out.reverse();
                 }
             }
             oy += out_rows;
@@ -390,22 +401,29 @@ pub fn rotate(img: Grey, rot: Rotation) -> Grey {
         Rotation::Cw90 => {
             // new[r][c] = old[h-1-c][r], new shape (w rows, h cols)
             let mut out = vec![0u8; w * h];
-            for r in 0..w {
-                for c in 0..h {
-                    out[r * h + c] = src[(h - 1 - c) * w + r];
-                }
-            }
+            transpose_blocks(w, h, |r, c| out[r * h + c] = src[(h - 1 - c) * w + r]);
             Grey { width: img.height, height: img.width, pixels: out }
         }
         Rotation::Ccw90 => {
             // new[r][c] = old[c][w-1-r]
             let mut out = vec![0u8; w * h];
-            for r in 0..w {
-                for c in 0..h {
-                    out[r * h + c] = src[c * w + (w - 1 - r)];
+            transpose_blocks(w, h, |r, c| out[r * h + c] = src[c * w + (w - 1 - r)]);
+            Grey { width: img.height, height: img.width, pixels: out }
+        }
+    }
+}
+
+/// Visit every (r, c) of a w×h result in 64×64 blocks, so a transposing
+/// copy touches both images a cache-friendly block at a time.
+fn transpose_blocks(w: usize, h: usize, mut f: impl FnMut(usize, usize)) {
+    const B: usize = 64;
+    for r0 in (0..w).step_by(B) {
+        for c0 in (0..h).step_by(B) {
+            for r in r0..(r0 + B).min(w) {
+                for c in c0..(c0 + B).min(h) {
+                    f(r, c);
                 }
             }
-            Grey { width: img.height, height: img.width, pixels: out }
         }
     }
 }

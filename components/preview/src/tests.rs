@@ -159,3 +159,79 @@ fn bad_plans_are_errors_not_panics() {
     plan.bin = 16;
     assert!(render(&plan, &[&src]).is_err());
 }
+
+#[test]
+fn binned_tiles_with_bias_equal_binning_the_bias_free_pixels() {
+    // per-row bias in 2 overscan columns; data = bias + a smooth pattern;
+    // a few NaNs (blank pixels). Binning on the host side (block means
+    // minus the rows' mean bias) must give what binning the bias-free
+    // pixels gives.
+    let (cols, rows) = (34u32, 24u32);
+    let mut data = Vec::new();
+    let mut clean = Vec::new();
+    for y in 0..rows {
+        let bias = 1000.0 + (y % 5) as f32 * 3.0;
+        for x in 0..cols {
+            let v = ((x * 7 + y * 3) % 50) as f32;
+            if x >= 32 {
+                data.push(bias);
+            } else {
+                data.push(bias + v);
+                clean.push(v);
+            }
+        }
+    }
+    let src = Mem { cols, rows, data, integer: true };
+    let flat = Mem { cols: 32, rows, data: clean, integer: true };
+    let tile = |bias| Tile { crop: Region { x0: 0, y0: 0, nx: 32, ny: rows }, limits_box: None, bias, flip_x: true, flip_y: false, x: 0, y: 0 };
+    let plan = |bias| Plan {
+        tiles: vec![tile(bias)],
+        per_tile_limits: true,
+        nonnegative: false,
+        scaling: Scaling::ZscaleAsinh,
+        rotate: Rotation::Cw90,
+        origin_lower: true,
+        bin: 2,
+        width: None,
+        quality: 92,
+    };
+    let ours = render_grey(&plan(Some((32, 2))), &[&src]).unwrap();
+    let want = render_grey(&plan(None), &[&flat]).unwrap();
+    assert_eq!((ours.width, ours.height), (12, 16));
+    let worst = ours.pixels.iter().zip(&want.pixels).map(|(a, b)| (*a as i32 - *b as i32).abs()).max().unwrap();
+    assert!(worst <= 1, "grey levels differ by {worst}");
+    // the default block mean skips NaNs and gives NaN for an all-blank block
+    let mut holes = Mem { cols: 4, rows: 2, data: vec![1.0, f32::NAN, f32::NAN, f32::NAN, 3.0, f32::NAN, f32::NAN, f32::NAN], integer: false };
+    assert_eq!(holes.read_binned(Region { x0: 0, y0: 0, nx: 4, ny: 2 }, 2).unwrap()[0], 2.0);
+    assert!(holes.read_binned(Region { x0: 0, y0: 0, nx: 4, ny: 2 }, 2).unwrap()[1].is_nan());
+    holes.data[2] = 5.0;
+    assert_eq!(holes.read_binned(Region { x0: 0, y0: 0, nx: 4, ny: 2 }, 2).unwrap()[1], 5.0);
+}
+
+#[test]
+fn blocked_rotation_equals_the_plain_one() {
+    let (w, h) = (131usize, 70usize);
+    let g = Grey { width: w as u32, height: h as u32, pixels: (0..w * h).map(|i| (i * 31 % 251) as u8).collect() };
+    let cw = rotate(g.clone(), Rotation::Cw90);
+    let ccw = rotate(g.clone(), Rotation::Ccw90);
+    for r in 0..w {
+        for c in 0..h {
+            assert_eq!(cw.pixels[r * h + c], g.pixels[(h - 1 - c) * w + r]);
+            assert_eq!(ccw.pixels[r * h + c], g.pixels[c * w + (w - 1 - r)]);
+        }
+    }
+}
+
+#[test]
+fn row_bias_is_the_truncated_numpy_median() {
+    for n in [1usize, 2, 3, 8, 51, 100] {
+        let mut v: Vec<f32> = (0..n).map(|i| ((i * 37 % 101) as f32) * 1.5 + 0.25).collect();
+        v.push(f32::NAN);
+        let mut sorted: Vec<f32> = v.iter().copied().filter(|x| x.is_finite()).collect();
+        sorted.sort_by(f32::total_cmp);
+        let m = sorted.len();
+        let want = if m % 2 == 1 { sorted[m / 2] as f64 } else { (sorted[m / 2 - 1] as f64 + sorted[m / 2] as f64) / 2.0 };
+        assert_eq!(median_trunc(&mut v), want.trunc() as f32, "n={n}");
+    }
+    assert!(median_trunc(&mut [f32::NAN]).is_nan());
+}

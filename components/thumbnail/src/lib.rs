@@ -36,6 +36,9 @@ impl Source for HostImage<'_> {
     fn sample(&self, r: Option<Region>, max: u32) -> Result<Vec<(u32, f32)>, String> {
         Ok(self.0.sample(r.map(wit_region), max)?.into_iter().map(|p| (p.row, p.value)).collect())
     }
+    fn read_binned(&self, r: Region, factor: u32) -> Result<Vec<f32>, String> {
+        self.0.read_binned(wit_region(r), factor)
+    }
 }
 
 /// The WIT preview record as a koa-preview plan.

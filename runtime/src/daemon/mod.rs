@@ -502,15 +502,26 @@ impl Inner {
     }
 
     /// MD5 of a path when the database already archived a file of that path
-    /// (so a re-sent identical file is recognised before it is queued).
+    /// (so a re-sent identical file is recognised before it is queued). The
+    /// archived row's MD5 is computed from its stage copy when the job did not
+    /// need it (jobs compute MD5s only on a KOAID clash) and recorded.
     async fn archived_md5(&self, path: &str) -> Option<String> {
         let row = self.archiver.db.latest_any_by_ofname(path).await.ok()??;
         let archived = matches!(row.status.as_str(), "COMPLETE" | "TRANSFERRED" | "TRANSFERRING");
-        if !archived || row.md5.is_none() {
+        if !archived {
             return None;
         }
-        let p = path.to_string();
-        tokio::task::spawn_blocking(move || crate::fits::write::md5_file(Path::new(&p)).ok()).await.ok()?
+        let md5_of = |p: String| async move {
+            tokio::task::spawn_blocking(move || crate::fits::write::md5_file(Path::new(&p)).ok()).await.ok().flatten()
+        };
+        if row.md5.is_none() {
+            let stage = row.stage_file.clone().filter(|s| Path::new(s).is_file())?;
+            let m = md5_of(stage).await?;
+            if let Err(e) = self.archiver.db.set_md5(row.id, &m).await {
+                tracing::warn!("recording the MD5 of job {}: {e}", row.id);
+            }
+        }
+        md5_of(path.to_string()).await
     }
 
     async fn replay_loop(&self) {

@@ -432,15 +432,23 @@ impl Db {
 
     /// Record identity: KOAID, UT date-time and content MD5. Fails with a
     /// unique violation when another row holds the KOAID.
-    pub async fn set_identity(&self, id: i64, koaid: &str, utdatetime: &str, md5: &str) -> DbResult<()> {
+    /// KOAID and UT of a job, and the input's MD5 when it was computed
+    /// (an earlier MD5 is kept otherwise).
+    pub async fn set_identity(&self, id: i64, koaid: &str, utdatetime: &str, md5: Option<&str>) -> DbResult<()> {
         execute!(
             self,
-            "UPDATE koa_status SET koaid = ?, utdatetime = ?, md5 = ? WHERE id = ?",
+            "UPDATE koa_status SET koaid = ?, utdatetime = ?, md5 = COALESCE(?, md5) WHERE id = ?",
             koaid,
             utdatetime,
             md5,
             id
         )?;
+        Ok(())
+    }
+
+    /// Record the content MD5 of a job's input.
+    pub async fn set_md5(&self, id: i64, md5: &str) -> DbResult<()> {
+        execute!(self, "UPDATE koa_status SET md5 = ? WHERE id = ?", md5, id)?;
         Ok(())
     }
 

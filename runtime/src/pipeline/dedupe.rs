@@ -1,5 +1,7 @@
-//! Step `dedupe` (design §8, spec §5.3): never lose a file. The same content
-//! already archived is a duplicate (INVALID DUPLICATE_FILE, nothing written);
+//! Step `dedupe` (design §8, spec §5.3, §22.3): never lose a file. The same
+//! content already archived under the KOAID is a duplicate (INVALID
+//! DUPLICATE_FILE, nothing written; MD5s compared as the reference compares
+//! the stage copy with the new file);
 //! a different file whose KOAID is taken gets the next free KOAID (the
 //! hundredths are advanced) with a DUPLICATE_KOAID warning. The KOAID is
 //! claimed through the unique (level, koaid) index, so concurrent jobs
@@ -27,48 +29,59 @@ pub fn next_koaid(id: &str) -> Option<String> {
     Some(format!("{}.{}.{:05}.{:02}{suffix}", parts[0], parts[1], total / 100, total % 100))
 }
 
+/// MD5 of a readable file, None when it cannot be read.
+fn file_md5(path: &str) -> Option<String> {
+    let p = std::path::Path::new(path);
+    p.is_file().then(|| crate::fits::write::md5_file(p).ok()).flatten()
+}
+
 impl Job<'_> {
-    /// The content MD5 (joins the background computation started by `load`).
-    pub(super) fn content_md5(&mut self) -> Result<String, super::Stop> {
-        if let Some(h) = self.md5_job.take() {
-            match h.join() {
-                Ok(Ok(m)) => self.md5 = Some(m),
-                Ok(Err(e)) => return Err(self.stop(Severity::Error, "FITS_FILE_TYPE_ERROR", "load", format!("reading {}: {e}", self.input.display()))),
-                Err(_) => return Err(self.stop(Severity::Error, "CODE_ERROR", "load", "MD5 thread failed")),
-            }
+    /// The content MD5 of the input, computed the first time it is needed.
+    fn content_md5(&mut self) -> Result<String, super::Stop> {
+        if let Some(m) = &self.md5 {
+            return Ok(m.clone());
         }
-        Ok(self.md5.clone().unwrap_or_default())
+        match crate::fits::write::md5_file(&self.input) {
+            Ok(m) => {
+                self.md5 = Some(m.clone());
+                Ok(m)
+            }
+            Err(e) => Err(self.stop(Severity::Error, "FITS_FILE_TYPE_ERROR", "dedupe", format!("reading {}: {e}", self.input.display()))),
+        }
     }
 
+    /// Whether the file of another job has this job's content. The other
+    /// job's MD5 is taken from its row, else computed from its stage copy or
+    /// original file (and recorded for next time); unknown counts as different.
+    fn same_content(&mut self, other: &crate::db::StatusRow) -> Result<bool, super::Stop> {
+        let theirs = match &other.md5 {
+            Some(m) => Some(m.clone()),
+            None => {
+                let m = other.stage_file.as_deref().and_then(file_md5).or_else(|| file_md5(&other.ofname));
+                if let Some(m) = &m {
+                    if let Err(e) = self.a.block(self.a.db.set_md5(other.id, m)) {
+                        self.log.warn(&format!("recording the MD5 of job {}: {e}", other.id));
+                    }
+                }
+                m
+            }
+        };
+        let Some(theirs) = theirs else { return Ok(false) };
+        Ok(self.content_md5()? == theirs)
+    }
+
+    /// Claim the KOAID. Identical content already archived under the KOAID
+    /// chain is a duplicate; a different file holding it pushes this one to
+    /// the next free hundredth. The input's MD5 is computed only when a
+    /// KOAID is taken (same content ⇒ same header ⇒ same KOAID), so a new
+    /// file costs no extra read.
     pub(super) fn step_dedupe(&mut self) -> StepResult {
         let koaid = self.koaid.clone().expect("koaid");
-        let md5 = self.content_md5()?;
         let utdatetime = format!(
             "{} {}",
             self.utdate.clone().unwrap_or_default(),
             self.utc.clone().unwrap_or_default().chars().take(8).collect::<String>()
         );
-        if !self.opts.reprocess {
-            match self.a.block(self.a.db.by_md5(0, &md5)) {
-                Ok(rows) => {
-                    if let Some(r) = rows.iter().find(|r| r.id != self.id) {
-                        self.duplicate_of = Some(r.id);
-                        return Err(self.stop(
-                            Severity::Invalid,
-                            "DUPLICATE_FILE",
-                            "dedupe",
-                            format!(
-                                "same content as job {} ({}, KOAID {}): not archived again",
-                                r.id,
-                                r.ofname,
-                                r.koaid.as_deref().unwrap_or("not yet assigned")
-                            ),
-                        ));
-                    }
-                }
-                Err(e) => return Err(self.stop(Severity::Error, "QUERY_ERROR", "dedupe", e.to_string())),
-            }
-        }
         let mut candidate = koaid.clone();
         let mut holder = None;
         for _ in 0..10_000 {
@@ -77,6 +90,16 @@ impl Job<'_> {
                 Err(e) => return Err(self.stop(Severity::Error, "QUERY_ERROR", "dedupe", e.to_string())),
             };
             if let Some(other) = taken {
+                let archived = !matches!(other.status.as_str(), "INVALID" | "ERROR");
+                if !self.opts.reprocess && archived && self.same_content(&other)? {
+                    self.duplicate_of = Some(other.id);
+                    return Err(self.stop(
+                        Severity::Invalid,
+                        "DUPLICATE_FILE",
+                        "dedupe",
+                        format!("same content as job {} ({}, KOAID {candidate}): not archived again", other.id, other.ofname),
+                    ));
+                }
                 holder.get_or_insert(other.id);
                 match next_koaid(&candidate) {
                     Some(n) => {
@@ -91,7 +114,8 @@ impl Job<'_> {
             if self.opts.dry_run {
                 break;
             }
-            match self.a.block(self.a.db.set_identity(self.id, &candidate, &utdatetime, &md5)) {
+            let md5 = self.md5.clone();
+            match self.a.block(self.a.db.set_identity(self.id, &candidate, &utdatetime, md5.as_deref())) {
                 Ok(()) => break,
                 Err(e) if e.is_unique_violation() => continue, // another job took it meanwhile
                 Err(e) => return Err(self.stop(Severity::Error, "QUERY_ERROR", "dedupe", e.to_string())),

@@ -31,9 +31,6 @@ impl Job<'_> {
         if let Some(h) = self.write_job.take() {
             let _ = h.join();
         }
-        if let Some(h) = self.md5_job.take() {
-            let _ = h.join();
-        }
         if let Some(h) = self.preview_job.take() {
             let _ = h.join();
         }

@@ -91,7 +91,7 @@ pub fn inspect(
         .map(|t| chrono::DateTime::<chrono::Utc>::from(t).format("%Y-%m-%dT%H:%M:%S%.6f").to_string())
         .unwrap_or_default();
     let log = JobLog::default();
-    let hdus = file.hdus.iter().map(|h| PixelHdu { has_image: h.has_image(), integer: h.bitpix > 0 }).collect();
+    let hdus = file.hdus.iter().map(|h| PixelHdu { has_image: h.has_image(), integer: h.bitpix > 0, direct: None }).collect();
     let host = Arc::new(PipelineHost::new(path.to_path_buf(), hdus, services, log.clone(), None));
     let opts = JobOptions { context: options, ..Default::default() };
     let ofname = path.display().to_string();

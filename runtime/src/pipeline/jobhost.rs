@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use crate::db::Db;
-use crate::fits::pixels::{Image, Loaded, Pixels, Rect};
+use crate::fits::pixels::{Direct, Image, Loaded, Pixels, Rect};
 use crate::sandbox::JobHost;
 use crate::sandbox::bindings::types::{Channel, Program, Region, ScheduleEntry, ServiceError, Staff, Stats, TwilightTimes};
 use crate::services::Services;
@@ -46,6 +46,8 @@ impl JobLog {
 pub struct PixelHdu {
     pub has_image: bool,
     pub integer: bool,
+    /// Set for uncompressed images of an unrepaired input: read directly.
+    pub direct: Option<crate::fits::pixels::Layout>,
 }
 
 pub struct PipelineHost {
@@ -87,6 +89,15 @@ impl PipelineHost {
         let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(l) = loaded.get(&hdu) {
             return Ok(Box::new(l.clone()));
+        }
+        if let Some(layout) = h.direct {
+            let img = Direct::open(&self.pixels_path, layout, h.integer).map_err(|e| e.to_string())?;
+            if layout.cols * layout.rows > KEEP_PIXELS {
+                return Ok(Box::new(img));
+            }
+            let l = img.load().map_err(|e| e.to_string())?;
+            loaded.insert(hdu, l.clone());
+            return Ok(Box::new(l));
         }
         let img = Image::open(&self.pixels_path, hdu as usize, h.integer).map_err(|e| e.to_string())?;
         let (c, r) = img.shape();

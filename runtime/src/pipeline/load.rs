@@ -64,9 +64,6 @@ impl Job<'_> {
         for w in &file.warnings {
             self.diag(Severity::Warn, w.code, "load", w.message.clone());
         }
-        // the content MD5 is computed on another core while the components run
-        let md5_path = path.clone();
-        self.md5_job = Some(std::thread::spawn(move || fits::write::md5_file(&md5_path)));
         self.original = file.hdus.iter().map(|h| h.cards.clone()).collect();
         // pixels through cfitsio: repaired copy when needed
         let mut pixels_path = path.clone();
@@ -88,7 +85,16 @@ impl Job<'_> {
                 return Err(self.stop(Severity::Invalid, "UNREADABLE_FITS", "load", e.to_string()));
             }
         }
-        let hdus = file.hdus.iter().map(|h| PixelHdu { has_image: h.has_image(), integer: integer_pixels(h) }).collect();
+        let unrepaired = pixels_path == path;
+        let hdus = file
+            .hdus
+            .iter()
+            .map(|h| PixelHdu {
+                has_image: h.has_image(),
+                integer: integer_pixels(h),
+                direct: if unrepaired { pixels::Layout::of(h, file.size) } else { None },
+            })
+            .collect();
         self.host = Some(Arc::new(PipelineHost::new(
             pixels_path,
             hdus,

@@ -196,8 +196,6 @@ pub(crate) struct Job<'a> {
     pub pixels_path: Option<PathBuf>,
     pub original: Vec<Vec<crate::fits::Card>>,
     pub md5: Option<String>,
-    /// The content MD5 being computed in the background.
-    pub md5_job: Option<std::thread::JoinHandle<std::io::Result<String>>>,
     /// Previews rendering in the background.
     pub preview_job: Option<std::thread::JoinHandle<Vec<preview::Rendered>>>,
     /// The lev-0 write running in the background.
@@ -241,7 +239,6 @@ impl<'a> Job<'a> {
             pixels_path: None,
             original: Vec::new(),
             md5: None,
-            md5_job: None,
             preview_job: None,
             write_job: None,
             raw_copy_job: None,
@@ -306,7 +303,6 @@ impl<'a> Job<'a> {
         }
         self.timed("dqa", Self::step_dqa)?;
         self.timed("validate", Self::step_validate)?;
-        // after DQA so the content MD5 (computed since `load`) is ready
         self.timed("dedupe", Self::step_dedupe)?;
         if self.opts.dry_run {
             return Ok(());
