@@ -25,6 +25,14 @@ fn status_mib(field: &str) -> f64 {
     line.split_whitespace().nth(1).unwrap().parse::<f64>().unwrap() / 1024.0
 }
 
+/// CPU seconds (user + system) used by the process so far.
+fn cpu_s() -> f64 {
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    t(ru.ru_utime) + t(ru.ru_stime)
+}
+
 /// Reset the peak resident set size (VmHWM) to the current one.
 fn reset_peak() {
     std::fs::write("/proc/self/clear_refs", "5").expect("reset VmHWM");
@@ -83,6 +91,7 @@ fn main() {
     assert!(w.products.iter().any(|p| p.to_string_lossy().ends_with(".metadata.table")), "metadata table written");
     let rss_before = status_mib("VmRSS");
     reset_peak();
+    let cpu0 = cpu_s();
     let mut walls = Vec::new();
     let mut steps: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
     for p in &inputs[1..] {
@@ -95,6 +104,7 @@ fn main() {
         }
     }
     let n = walls.len();
+    let cpu_per_frame = (cpu_s() - cpu0) / n as f64 * 1000.0;
     println!("level-0 NIRES 2048x1024 float32, {n} frames (warm process, SQLite, services fixture)");
     println!(
         "  wall per frame: median {:.1} ms  p95 {:.1} ms  max {:.1} ms",
@@ -102,6 +112,7 @@ fn main() {
         pct(&mut walls.clone(), 0.95),
         pct(&mut walls, 1.0)
     );
+    println!("  CPU per frame (user + system, both cores): {cpu_per_frame:.1} ms");
     let order = [
         "record", "load", "screen", "identify", "dqa", "validate", "dedupe", "write", "preview", "tables", "publish",
         "bookkeeping", "raw_copy",

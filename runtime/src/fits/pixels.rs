@@ -457,8 +457,37 @@ fn median_in_place_free(values: &[f32]) -> f64 {
     if n < 4096 {
         return median_of(&mut values.to_vec());
     }
-    let (a, b) = kth_pair(values, if n % 2 == 1 { n / 2 } else { n / 2 - 1 });
+    let k = if n % 2 == 1 { n / 2 } else { n / 2 - 1 };
+    let (a, b) = kth_pair_by_sample(values, k).unwrap_or_else(|| kth_pair(values, k));
     if n % 2 == 1 { a as f64 } else { (a as f64 + b as f64) / 2.0 }
+}
+
+/// The k-th and (k+1)-th smallest values (0-based) of finite values, by a
+/// sorted sample that brackets rank k: one counting pass (vectorised) and a
+/// selection among the few values inside the bracket. None when the bracket
+/// missed (then the radix selection decides).
+fn kth_pair_by_sample(values: &[f32], k: usize) -> Option<(f32, f32)> {
+    let n = values.len();
+    let step = (n / 4096).max(1);
+    let mut s: Vec<f32> = values.iter().step_by(step).copied().collect();
+    s.sort_unstable_by(f32::total_cmp);
+    let m = s.len();
+    let at = (k as f64 / n as f64 * m as f64) as usize;
+    let margin = 4 * (m as f64).sqrt() as usize + 4;
+    let lo = if at > margin { s[at - margin] } else { f32::NEG_INFINITY };
+    let hi = if at + margin + 1 < m { s[at + margin] } else { f32::INFINITY };
+    let below = values.iter().filter(|v| **v < lo).count();
+    let mut inside: Vec<f32> = values.iter().copied().filter(|v| *v >= lo && *v <= hi).collect();
+    let k1 = (k + 1).min(n - 1);
+    if k < below || k1 >= below + inside.len() {
+        return None;
+    }
+    let (_, a, rest) = inside.select_nth_unstable_by(k - below, f32::total_cmp);
+    let a = *a;
+    if k1 == k {
+        return Some((a, a));
+    }
+    Some((a, rest.iter().copied().fold(f32::INFINITY, f32::min)))
 }
 
 /// The k-th and (k+1)-th smallest values (0-based) in one radix pass: a
@@ -1049,6 +1078,39 @@ mod tests {
         assert_eq!(fast, slow);
         assert_eq!(fast.len(), 100);
         assert_eq!(fast[1].0, 0, "row of the 11th value");
+    }
+
+    #[test]
+    fn sampled_and_radix_selection_agree_with_sorting() {
+        let mut seed = 11u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        // smooth, clumped, constant and adversarially sorted data
+        let sets: Vec<Vec<f32>> = vec![
+            (0..200_001).map(|_| (next() % 10_000) as f32 * 0.1).collect(),
+            (0..100_000).map(|i| if i % 3 == 0 { 5.0 } else { (next() % 7) as f32 }).collect(),
+            vec![42.0; 50_000],
+            (0..60_000).map(|i| i as f32).collect(),
+            (0..60_000).rev().map(|i| -(i as f32)).collect(),
+        ];
+        for v in sets {
+            let n = v.len();
+            let mut sorted = v.clone();
+            sorted.sort_by(f32::total_cmp);
+            for k in [0, n / 4, n / 2 - 1, n / 2, n - 2] {
+                let want = (sorted[k], sorted[k + 1]);
+                if let Some(got) = kth_pair_by_sample(&v, k) {
+                    assert_eq!(got, want, "n={n} k={k}");
+                }
+                assert_eq!(kth_pair(&v, k), want, "n={n} k={k}");
+            }
+            let want = if n % 2 == 1 { sorted[n / 2] as f64 } else { (sorted[n / 2 - 1] as f64 + sorted[n / 2] as f64) / 2.0 };
+            assert_eq!(median_in_place_free(&v), want);
+        }
     }
 
     #[test]

@@ -223,11 +223,13 @@ impl Sandbox {
         job: Arc<dyn JobHost>,
     ) -> Result<Result<types::Identity, Vec<types::Diagnostic>>, ComponentFailure> {
         let (pre, limits) = self.registry.instrument(component)?;
-        let mut store = self.store(limits, Some(job));
+        let mut store = self.store(limits, Some(job.clone()));
         let out = pre
             .instantiate(&mut store)
             .and_then(|i| i.call_identify(&mut store, ctx, hdus))
-            .map_err(|e| Self::classify(component, limits, &store, e))?;
+            .map_err(|e| Self::classify(component, limits, &store, e));
+        report_time(&*job, component, "identify", &store);
+        let out = out?;
         if let Ok(id) = &out {
             check_edits(component, &id.edits)?;
             check_diagnostics(component, &id.diagnostics)?;
@@ -247,11 +249,13 @@ impl Sandbox {
         job: Arc<dyn JobHost>,
     ) -> Result<types::Evaluation, ComponentFailure> {
         let (pre, limits) = self.registry.instrument(component)?;
-        let mut store = self.store(limits, Some(job));
+        let mut store = self.store(limits, Some(job.clone()));
         let out = pre
             .instantiate(&mut store)
             .and_then(|i| i.call_evaluate(&mut store, ctx, hdus))
-            .map_err(|e| Self::classify(component, limits, &store, e))?;
+            .map_err(|e| Self::classify(component, limits, &store, e));
+        report_time(&*job, component, "evaluate", &store);
+        let out = out?;
         check_edits(component, &out.edits)?;
         check_diagnostics(component, &out.diagnostics)?;
         if out.extra_meta.len() > MAX_EDITS || out.steps.len() > MAX_EDITS {
@@ -272,11 +276,13 @@ impl Sandbox {
         job: Arc<dyn JobHost>,
     ) -> Result<Vec<types::Preview>, ComponentFailure> {
         let (pre, limits) = self.registry.instrument(component)?;
-        let mut store = self.store(limits, Some(job));
+        let mut store = self.store(limits, Some(job.clone()));
         let out = pre
             .instantiate(&mut store)
             .and_then(|i| i.call_preview_plan(&mut store, ctx, hdus))
-            .map_err(|e| Self::classify(component, limits, &store, e))?;
+            .map_err(|e| Self::classify(component, limits, &store, e));
+        report_time(&*job, component, "preview-plan", &store);
+        let out = out?;
         if out.len() > 64 || out.iter().any(|p| p.tiles.len() > 256) {
             return Err(ComponentFailure::Oversize {
                 component: component.into(),
@@ -312,6 +318,23 @@ impl Sandbox {
         }
         Ok(out)
     }
+}
+
+/// One line in the job's log: how long a call took, and how much of it was
+/// spent in host imports (pixels, services) rather than in the component.
+fn report_time(job: &dyn JobHost, component: &str, call: &str, store: &Store<HostState>) {
+    let s = store.data();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    job.log(
+        0,
+        &format!(
+            "{component}.{call}: {:.1} ms ({:.1} ms in the component, {:.1} ms in host calls of which {:.1} ms services)",
+            ms(s.started.elapsed()),
+            ms(s.guest_time()),
+            ms(s.host_time),
+            ms(s.service_time)
+        ),
+    );
 }
 
 fn check_edits(component: &str, edits: &[types::Edit]) -> Result<(), ComponentFailure> {
