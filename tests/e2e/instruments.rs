@@ -90,3 +90,39 @@ fn damaged_frames_end_with_their_codes() {
         assert!(c.contains(&code.to_string()), "{d:?}: {code} not in {c:?}");
     }
 }
+
+/// A preview that fails — a mosaic whose DETSEC does not parse, or a render
+/// over its memory cap — is a MAKE_JPG_ERROR warning: the file is archived.
+#[test]
+fn failed_previews_are_warnings_and_the_file_is_archived() {
+    use koa_dep::fits::HValue;
+    let s = Scratch::new();
+    let rt = runtime();
+    // a DEIMOS mosaic with an unparsable DETSEC
+    let a = archiver(&rt, setup(&s));
+    let (name, mut f) = frame("DEIMOS", Size::Small, 70).unwrap();
+    let det = f.hdus[3].cards.iter_mut().find(|c| c.key == "DETSEC").expect("DETSEC");
+    det.value = HValue::Text("[garbage]".into());
+    let p = s.path(&format!("sdata/deimos/{name}"));
+    f.write(&p).unwrap();
+    let r = archive(&rt, &a, "DEIMOS", &p, JobOptions::default());
+    assert_eq!(r.status, Status::Complete, "{:?}", r.diagnostics);
+    let jpg = r.diagnostics.iter().find(|d| d.code == "MAKE_JPG_ERROR").unwrap_or_else(|| panic!("{:?}", r.diagnostics));
+    assert!(jpg.message.contains("DETSEC"), "{}", jpg.message);
+    assert!(!r.products.iter().any(|p| p.extension().is_some_and(|e| e == "jpg")));
+    assert!(r.products.iter().any(|p| p.extension().is_some_and(|e| e == "fits")));
+    // a thumbnail over its memory cap (1 MiB for a 2048x1024 render)
+    let mut cfg = setup(&s);
+    cfg.archive.root = s.path("archive-capped");
+    cfg.database.url = format!("sqlite://{}", s.path("capped.db").display());
+    cfg.components.limits.insert("thumbnail".into(), koa_dep::config::ComponentLimits { memory_mib: 1, deadline_s: 30.0 });
+    let a = archiver(&rt, cfg);
+    let (name, f) = frame("NIRES", Size::Full, 71).unwrap();
+    let p = s.path(&format!("sdata/nires/{name}"));
+    f.write(&p).unwrap();
+    let r = archive(&rt, &a, "NIRES", &p, JobOptions::default());
+    assert_eq!(r.status, Status::Complete, "{:?}", r.diagnostics);
+    let jpg = r.diagnostics.iter().find(|d| d.code == "MAKE_JPG_ERROR").unwrap_or_else(|| panic!("{:?}", r.diagnostics));
+    assert!(jpg.message.contains("COMPONENT_OOM"), "{}", jpg.message);
+    assert!(r.products.iter().any(|p| p.to_string_lossy().ends_with(".md5sum.table")));
+}

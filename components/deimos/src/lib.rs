@@ -296,9 +296,13 @@ impl Instrument for Deimos {
     }
 
     /// FCS frames: the base renderer. Science frames: the 2×4 CCD mosaic at half size.
-    fn preview_plan(_ctx: &Context, hdr: &Header) -> Vec<Preview> {
+    fn preview_plan(ctx: &Context, hdr: &Header) -> Vec<Preview> {
+        Self::preview_plan_checked(ctx, hdr).unwrap_or_default()
+    }
+
+    fn preview_plan_checked(_ctx: &Context, hdr: &Header) -> Result<Vec<Preview>, String> {
         if is_fcs(hdr) {
-            return koa_sdk::preview::base(hdr);
+            return Ok(koa_sdk::preview::base(hdr));
         }
         let (bx, by) = {
             let t = hdr.text("BINNING").unwrap_or_default();
@@ -306,8 +310,17 @@ impl Instrument for Deimos {
             (it.next().flatten().unwrap_or(1), it.next().flatten().unwrap_or(1))
         };
         let g = |k: &str| hdr.raw_f64(k).unwrap_or(0.0) as u32;
-        let spec = MosaicSpec { precol: g("PRECOL") / bx, postpix: g("POSTPIX") / bx, preline: g("PRELINE") / by, postline: g("POSTLINE") / by, row_split: Some(4096), bin: 2 };
-        mosaic(hdr, &spec, "").ok().flatten().into_iter().collect()
+        let spec = MosaicSpec {
+            precol: g("PRECOL") / bx,
+            postpix: g("POSTPIX") / bx,
+            preline: g("PRELINE") / by,
+            postline: g("POSTLINE") / by,
+            row_split: Some(4096),
+            bin: 2,
+            require_detsec: false,
+        };
+        // an unparsable DETSEC aborts the preview (MAKE_JPG_ERROR); a missing one skips the HDU
+        Ok(mosaic(hdr, &spec, "")?.into_iter().collect())
     }
 }
 

@@ -1,6 +1,6 @@
 use koa_sdk::testing::{FixtureHost, card, context, edited, extension, primary, program};
 use koa_sdk::types::{Card, Evaluation, Followup, HduKind, Rotation, Value};
-use koa_sdk::{Header, evaluate, identify, preview_plan, stopped};
+use koa_sdk::{Header, evaluate, identify, preview_plan, preview_plan_checked, stopped};
 
 use super::*;
 
@@ -158,4 +158,17 @@ fn mosaic_preview_two_rows_rotated() {
     let p = preview_plan::<Deimos>(&context("DEIMOS"), vec![primary(fcs, 16, &[100, 100])]);
     assert_eq!(p.len(), 1);
     assert_eq!(p[0].tiles[0].hdu, 0);
+}
+
+#[test]
+fn an_unparsable_detsec_aborts_the_preview_and_a_missing_one_skips_the_hdu() {
+    let mut h = hdus(header());
+    let det = h[3].cards.iter_mut().find(|c| c.key == "DETSEC").unwrap();
+    det.value = Value::Text("[garbage]".into());
+    let err = preview_plan_checked::<Deimos>(&context("DEIMOS"), h.clone()).unwrap_err();
+    assert!(err.contains("DETSEC") && err.contains("HDU 3"), "{err}");
+    h[3].cards.retain(|c| c.key != "DETSEC");
+    let p = preview_plan_checked::<Deimos>(&context("DEIMOS"), h).unwrap();
+    assert_eq!(p[0].tiles.len(), 7);
+    assert!(!p[0].tiles.iter().any(|t| t.hdu == 3));
 }

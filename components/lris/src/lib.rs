@@ -434,17 +434,30 @@ impl Instrument for Lris {
 
     /// Red: histogram-equalised primary (or first CCD) image. Blue: the
     /// amplifier mosaic in one row, full size.
-    fn preview_plan(_ctx: &Context, hdr: &Header) -> Vec<Preview> {
+    fn preview_plan(ctx: &Context, hdr: &Header) -> Vec<Preview> {
+        Self::preview_plan_checked(ctx, hdr).unwrap_or_default()
+    }
+
+    fn preview_plan_checked(_ctx: &Context, hdr: &Header) -> Result<Vec<Preview>, String> {
         match arm(hdr) {
             Some(Arm::Blue) => {
                 let (bx, by) = binning(hdr);
                 let g = |k: &str| hdr.raw_f64(k).unwrap_or(0.0) as u32;
-                let spec = MosaicSpec { precol: g("PRECOL") / bx, postpix: g("POSTPIX") / bx, preline: g("PRELINE") / by, postline: g("POSTLINE") / by, row_split: None, bin: 1 };
-                mosaic(hdr, &spec, "").ok().flatten().into_iter().collect()
+                let spec = MosaicSpec {
+                    precol: g("PRECOL") / bx,
+                    postpix: g("POSTPIX") / bx,
+                    preline: g("PRELINE") / by,
+                    postline: g("POSTLINE") / by,
+                    row_split: None,
+                    bin: 1,
+                    // blue: any missing or unparsable DETSEC aborts the preview
+                    require_detsec: true,
+                };
+                Ok(mosaic(hdr, &spec, "")?.into_iter().collect())
             }
             _ => {
                 let ext = if hdr.has_array(0) { 0 } else { (1..hdr.len()).find(|&e| hdr.has_array(e)).unwrap_or(0) };
-                koa_sdk::preview::single(ext, hdr, Scaling::HistogramEqualize, 92, "").into_iter().collect()
+                Ok(koa_sdk::preview::single(ext, hdr, Scaling::HistogramEqualize, 92, "").into_iter().collect())
             }
         }
     }

@@ -201,4 +201,12 @@ fn previews() {
     assert_eq!(p[0].tiles[0].crop.nx, 700 - 51 - 80);
     assert_eq!(p[0].tiles[1].x, 569);
     assert_eq!((p[0].rotate, p[0].bin, p[0].nonnegative, p[0].per_tile_limits), (Rotation::None, 1, true, true));
+    // blue: a missing DETSEC aborts the preview (MAKE_JPG_ERROR), unlike DEIMOS
+    let mut missing = vec![primary(blue(), 16, &[])];
+    for (i, det) in [(1, Some("[2049:3072,1:4096]")), (2, None)] {
+        let cards = det.map(|d| vec![card("DETSEC", d)]).unwrap_or_default();
+        missing.push(extension(i, HduKind::Image, "", cards, 16, &[700, 100]));
+    }
+    let err = koa_sdk::preview_plan_checked::<Lris>(&context("LRIS"), missing).unwrap_err();
+    assert!(err.contains("HDU 2 has no DETSEC"), "{err}");
 }

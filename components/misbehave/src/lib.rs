@@ -121,8 +121,8 @@ impl Guest for Misbehave {
     fn evaluate(ctx: Context, _hdus: Vec<Hdu>) -> Evaluation {
         misbehave(&ctx)
     }
-    fn preview_plan(_ctx: Context, _hdus: Vec<Hdu>) -> Vec<Preview> {
-        vec![]
+    fn preview_plan(_ctx: Context, _hdus: Vec<Hdu>) -> Result<Vec<Preview>, String> {
+        Ok(vec![])
     }
 }
 

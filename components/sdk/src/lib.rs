@@ -89,6 +89,12 @@ pub trait Instrument {
         preview::base(hdr)
     }
 
+    /// The previews, or why this file's layout cannot be previewed
+    /// (instruments whose plans can fail override this one).
+    fn preview_plan_checked(ctx: &Context, hdr: &Header) -> Result<Vec<Preview>, String> {
+        Ok(Self::preview_plan(ctx, hdr))
+    }
+
     fn hooks() -> Hooks {
         Hooks { has_target_info: Self::has_target_info, progid_from_schedule: Self::progid_from_schedule }
     }
@@ -159,10 +165,15 @@ pub fn evaluate<I: Instrument>(ctx: &Context, hdus: Vec<Hdu>, host: &dyn Host) -
     }
 }
 
-/// `preview-plan`.
+/// `preview-plan` (an unplannable layout gives no previews).
 pub fn preview_plan<I: Instrument>(ctx: &Context, hdus: Vec<Hdu>) -> Vec<Preview> {
+    preview_plan_checked::<I>(ctx, hdus).unwrap_or_default()
+}
+
+/// `preview-plan` with the reason a layout cannot be previewed.
+pub fn preview_plan_checked<I: Instrument>(ctx: &Context, hdus: Vec<Hdu>) -> Result<Vec<Preview>, String> {
     let hdr = Header::new(hdus, I::KEYMAP);
-    I::preview_plan(ctx, &hdr)
+    I::preview_plan_checked(ctx, &hdr)
 }
 
 /// Whether an evaluation stopped at a failing critical step.
@@ -201,8 +212,8 @@ macro_rules! instrument_component {
             fn preview_plan(
                 ctx: $crate::types::Context,
                 hdus: ::std::vec::Vec<$crate::types::Hdu>,
-            ) -> ::std::vec::Vec<$crate::types::Preview> {
-                $crate::preview_plan::<$instr>(&ctx, hdus)
+            ) -> ::std::result::Result<::std::vec::Vec<$crate::types::Preview>, ::std::string::String> {
+                $crate::preview_plan_checked::<$instr>(&ctx, hdus)
             }
         }
         $crate::bindings::export_instrument!(__KoaComponent with_types_in $crate::bindings);

@@ -62,6 +62,9 @@ pub struct MosaicSpec {
     /// DETSEC y beyond this puts a CCD in the second row (DEIMOS 4096).
     pub row_split: Option<i64>,
     pub bin: u32,
+    /// A HDU without DETSEC aborts the preview (LRIS blue) instead of being
+    /// left out (DEIMOS).
+    pub require_detsec: bool,
 }
 
 /// `x1:x2,y1:y2` of a DETSEC text (`[x1:x2,y1:y2]`).
@@ -83,7 +86,12 @@ pub fn mosaic(hdr: &Header, spec: &MosaicSpec, suffix: &str) -> Result<Option<Pr
     let mut ccds: Vec<(usize, (i64, i64, i64, i64), (u32, u32))> = Vec::new();
     for ext in 1..hdr.len() {
         let Some(size) = image_size(hdr, ext) else { continue };
-        let Some(det) = hdr.raw_text_ext(ext, "DETSEC") else { continue };
+        let Some(det) = hdr.raw_text_ext(ext, "DETSEC") else {
+            if spec.require_detsec {
+                return Err(format!("HDU {ext} has no DETSEC"));
+            }
+            continue;
+        };
         let sec = parse_detsec(&det).ok_or_else(|| format!("DETSEC {det:?} of HDU {ext} does not parse"))?;
         ccds.push((ext, sec, size));
     }

@@ -32,6 +32,8 @@ pub struct Inspection {
     pub identify_diagnostics: Vec<types::Diagnostic>,
     pub evaluation: Option<types::Evaluation>,
     pub previews: Vec<types::Preview>,
+    /// Why the file's layout cannot be previewed (MAKE_JPG_ERROR in a job).
+    pub preview_error: Option<String>,
     pub failure: Option<Failure>,
     pub log: Vec<String>,
 }
@@ -71,6 +73,9 @@ impl Inspection {
         for d in diags {
             println!("{:<8} {:<26} {:<18} {}", format!("{:?}", d.severity), d.code, d.step, d.message);
         }
+        if let Some(why) = &self.preview_error {
+            println!("\nno preview (MAKE_JPG_ERROR): {why}");
+        }
         println!("\npreviews: {}", self.previews.iter().map(|p| format!("KOAID{}.jpg ({} tiles)", p.suffix, p.tiles.len())).collect::<Vec<_>>().join(", "));
     }
 }
@@ -104,6 +109,7 @@ pub fn inspect(
         identify_diagnostics: vec![],
         evaluation: None,
         previews: vec![],
+        preview_error: None,
         failure: None,
         log: vec![],
     };
@@ -120,7 +126,8 @@ pub fn inspect(
                     apply_edits(&mut file, &ev.edits, &ev.steps);
                     out.evaluation = Some(ev);
                     match sb.preview_plan(component, &ctx, &wit_hdus(&file), host.clone()) {
-                        Ok(p) => out.previews = p,
+                        Ok(Ok(p)) => out.previews = p,
+                        Ok(Err(why)) => out.preview_error = Some(why),
                         Err(f) => out.failure = fail(f),
                     }
                 }

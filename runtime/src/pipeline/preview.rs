@@ -53,7 +53,11 @@ impl Job<'_> {
         let ctx = self.context();
         let hdus = self.wit_hdus();
         let plans = match self.a.sandbox.preview_plan(&self.component(), &ctx, &hdus, host.clone()) {
-            Ok(p) => p,
+            Ok(Ok(p)) => p,
+            Ok(Err(why)) => {
+                self.diag(Severity::Warn, "MAKE_JPG_ERROR", "preview", format!("no preview: {why}"));
+                return;
+            }
             Err(f) => {
                 self.diag(Severity::Warn, "MAKE_JPG_ERROR", "preview", format!("{}: {f}", f.code()));
                 return;

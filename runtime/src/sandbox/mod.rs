@@ -274,7 +274,7 @@ impl Sandbox {
         ctx: &types::Context,
         hdus: &[types::Hdu],
         job: Arc<dyn JobHost>,
-    ) -> Result<Vec<types::Preview>, ComponentFailure> {
+    ) -> Result<Result<Vec<types::Preview>, String>, ComponentFailure> {
         let (pre, limits) = self.registry.instrument(component)?;
         let mut store = self.store(limits, Some(job.clone()));
         let out = pre
@@ -283,11 +283,15 @@ impl Sandbox {
             .map_err(|e| Self::classify(component, limits, &store, e));
         report_time(&*job, component, "preview-plan", &store);
         let out = out?;
-        if out.len() > 64 || out.iter().any(|p| p.tiles.len() > 256) {
-            return Err(ComponentFailure::Oversize {
-                component: component.into(),
-                message: format!("{} previews", out.len()),
-            });
+        if let Ok(plans) = &out {
+            if plans.len() > 64 || plans.iter().any(|p| p.tiles.len() > 256) {
+                return Err(ComponentFailure::Oversize { component: component.into(), message: format!("{} previews", plans.len()) });
+            }
+        }
+        if let Err(why) = &out {
+            if why.len() > MAX_TEXT {
+                return Err(ComponentFailure::Oversize { component: component.into(), message: format!("{} bytes of error text", why.len()) });
+            }
         }
         Ok(out)
     }
