@@ -2,7 +2,8 @@
 //! whole level-0 path on SQLite — load, both components, lev-0 write, JPEG,
 //! tables, MD5 table, publish — in one warm process, as the daemon runs them.
 //!
-//! `cargo bench --bench level0 [-- FRAMES]` prints per-frame wall time
+//! `cargo bench --bench level0 [-- [INSTRUMENT] [FRAMES]]` (default NIRES, 30;
+//! `deimos 5` pushes full 8-CCD DEIMOS mosaics, preview on) prints per-frame wall time
 //! (median, p95, max), the median of each step, the process's resident
 //! memory before the frames and its peak while they ran (the peak is reset
 //! after the warm-up through /proc/self/clear_refs, so it is the per-frame
@@ -58,7 +59,10 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 
 fn main() {
     koa_dep::app::tune_allocator();
-    let frames: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(30);
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let frames: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(30);
+    // an instrument's full-size sample frame instead of NIRES (e.g. `deimos`)
+    let instrument = args.iter().find(|a| a.parse::<usize>().is_err()).map(|s| s.to_uppercase()).unwrap_or_else(|| "NIRES".into());
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = Config::default();
     cfg.archive.root = dir.path().join("archive");
@@ -71,10 +75,15 @@ fn main() {
     // the inputs, written before timing starts
     let inputs: Vec<_> = (0..=frames)
         .map(|i| {
-            let secs = 30000 + i as u32 * 7;
-            let utc = format!("{:02}:{:02}:{:02}.52", secs / 3600, secs / 60 % 60, secs % 60);
-            let (name, f) = nires("spec", "object", "C272", &Obs::new("2024-03-15", &utc, 100 + i as u32), i as u64);
-            let p = dir.path().join("in").join(name);
+            let (name, f) = if instrument == "NIRES" {
+                let secs = 30000 + i as u32 * 7;
+                let utc = format!("{:02}:{:02}:{:02}.52", secs / 3600, secs / 60 % 60, secs % 60);
+                nires("spec", "object", "C272", &Obs::new("2024-03-15", &utc, 100 + i as u32), i as u64)
+            } else {
+                koa_dep::samples::frames::frame(&instrument, koa_dep::samples::frames::Size::Full, i as u32 * 7)
+                    .unwrap_or_else(|| panic!("no sample frame for {instrument}"))
+            };
+            let p = dir.path().join("in").join(i.to_string()).join(name);
             f.write(&p).unwrap();
             p
         })
@@ -83,7 +92,8 @@ fn main() {
     let a = std::sync::Arc::new(rt.block_on(koa_dep::app::archiver(cfg)).unwrap());
     let run = |p: &std::path::Path| {
         let (a, p) = (a.clone(), p.to_path_buf());
-        rt.block_on(rt.spawn_blocking(move || a.archive_file("NIRES", &p, &JobOptions::default()).unwrap())).unwrap()
+        let instrument = instrument.clone();
+        rt.block_on(rt.spawn_blocking(move || a.archive_file(&instrument, &p, &JobOptions::default()).unwrap())).unwrap()
     };
     // warm-up: compiles (or loads) the components
     let w = run(&inputs[0]);
@@ -105,7 +115,8 @@ fn main() {
     }
     let n = walls.len();
     let cpu_per_frame = (cpu_s() - cpu0) / n as f64 * 1000.0;
-    println!("level-0 NIRES 2048x1024 float32, {n} frames (warm process, SQLite, services fixture)");
+    let shape = if instrument == "NIRES" { "2048x1024 float32".to_string() } else { "full-size sample frame".to_string() };
+    println!("level-0 {instrument} {shape}, {n} frames (warm process, SQLite, services fixture)");
     println!(
         "  wall per frame: median {:.1} ms  p95 {:.1} ms  max {:.1} ms",
         pct(&mut walls.clone(), 0.5),
