@@ -69,6 +69,9 @@ pub struct ArchiveArgs {
     /// Program ID to use instead of the header's.
     #[arg(long)]
     pub progid: Option<String>,
+    /// Do not transfer the products (they are transferred when `transfer.destination` is configured).
+    #[arg(long)]
+    pub notransfer: bool,
     /// Print machine-readable JSON.
     #[arg(long)]
     pub json: bool,
@@ -185,8 +188,9 @@ pub async fn archive(cfg: Config, args: ArchiveArgs) -> anyhow::Result<i32> {
         }
         (None, None) => anyhow::bail!("give --filepath FILE or --files GLOB"),
     };
+    let transfer = !args.notransfer && cfg.transfer.destination.is_some();
     let a = Arc::new(crate::app::archiver(cfg).await?);
-    let opts = JobOptions { reprocess: args.reprocess, progid: args.progid.clone(), ..Default::default() };
+    let opts = JobOptions { reprocess: args.reprocess, progid: args.progid.clone(), transfer: Some(transfer), ..Default::default() };
     let mut reports = Vec::new();
     for f in files {
         let (a2, instr, o) = (a.clone(), args.instrument.clone(), opts.clone());

@@ -28,6 +28,57 @@ pub struct Config {
     pub service: Vec<Service>,
     /// E-mail for errors.
     pub notify: Notify,
+    /// Shipping products to the archive (rsync + ingest API).
+    pub transfer: Transfer,
+}
+
+/// Transfer to IPAC (spec §17): rsync of a job's products, MD5 check at the
+/// destination, then the ingest API call.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Transfer {
+    /// Destination root, `account@server:/dir` (over ssh) or a local folder;
+    /// products go to `<destination>/<INSTR>/<YYYYMMDD>/lev<N>/`. None: no transfer.
+    pub destination: Option<String>,
+    /// The rsync program and its options (the reference's `-avzR --no-t --compress-level=1`).
+    pub rsync: String,
+    pub rsync_args: Vec<String>,
+    /// The remote shell for `mkdir -p` and the MD5 check on a remote destination
+    /// (also handed to rsync with `-e`).
+    pub ssh: String,
+    /// Wall-clock limit of one rsync/ssh run.
+    pub timeout_s: u64,
+    /// Check the MD5 of every transferred file at the destination.
+    pub verify: bool,
+    /// Ingest API prefix (`KOAXFR.INGESTAPI`, ends with `?` or `&`); the query
+    /// `instrument=…&ingesttype=lev<N>&koaid=…` is appended. None: no ingest call.
+    pub ingest_api: Option<String>,
+    /// Tries of the ingest call on network errors / HTTP 5xx, and the first
+    /// delay between them (doubling).
+    pub ingest_tries: u32,
+    pub ingest_retry_delay_s: f64,
+    pub ingest_timeout_s: f64,
+    /// Reply texts (case-insensitive, in APIStatus or Message) that mean "this
+    /// KOAID is already ingested with the same content": success.
+    pub already_ingested: Vec<String>,
+}
+
+impl Default for Transfer {
+    fn default() -> Self {
+        Transfer {
+            destination: None,
+            rsync: "rsync".into(),
+            rsync_args: vec!["-avzR".into(), "--no-t".into(), "--compress-level=1".into()],
+            ssh: "ssh".into(),
+            timeout_s: 600,
+            verify: true,
+            ingest_api: None,
+            ingest_tries: 3,
+            ingest_retry_delay_s: 2.0,
+            ingest_timeout_s: 30.0,
+            already_ingested: vec!["already ingested".into()],
+        }
+    }
 }
 
 /// Settings of the long-running daemon.
@@ -276,6 +327,7 @@ impl Default for Config {
             daemon: Daemon::default(),
             service: Vec::new(),
             notify: Notify::default(),
+            transfer: Transfer::default(),
         }
     }
 }

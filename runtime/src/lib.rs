@@ -19,3 +19,4 @@ pub mod sandbox;
 pub mod services;
 pub mod sources;
 pub mod tables;
+pub mod transfer;

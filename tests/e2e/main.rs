@@ -7,3 +7,4 @@ mod daemon;
 mod instruments;
 mod sandbox;
 mod services;
+mod transfer;

@@ -316,6 +316,7 @@ fn files_glob_lists_unless_confirmed() {
         confirm,
         reprocess: false,
         progid: None,
+        notransfer: false,
         json: true,
     };
     let mut cfg = with_services(&s);

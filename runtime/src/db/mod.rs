@@ -20,7 +20,8 @@ macro_rules! const_format_row {
         concat!(
             "SELECT id, level, koaid, instrument, service, utdatetime, status, status_code, status_message, \
              ofname, stage_file, process_dir, creation_time, process_start_time, process_end_time, xfr_start_time, xfr_end_time, \
-             filesize_mb, archsize_mb, koaimtyp, semid, propint, md5, acknowledged, attempts, reprocess, transfer, lease_owner, lease_expiry \
+             filesize_mb, archsize_mb, koaimtyp, semid, propint, md5, acknowledged, attempts, reprocess, transfer, lease_owner, lease_expiry, \
+             archive_dir, status_code_ipac, ipac_notify_time, ipac_response_time \
              FROM koa_status ",
             $tail
         )
@@ -108,6 +109,11 @@ pub struct StatusRow {
     pub transfer: i64,
     pub lease_owner: Option<String>,
     pub lease_expiry: Option<NaiveDateTime>,
+    /// Where the products were transferred to.
+    pub archive_dir: Option<String>,
+    pub status_code_ipac: Option<String>,
+    pub ipac_notify_time: Option<NaiveDateTime>,
+    pub ipac_response_time: Option<NaiveDateTime>,
 }
 
 
@@ -443,6 +449,49 @@ impl Db {
             md5,
             id
         )?;
+        Ok(())
+    }
+
+    /// Start a transfer: `xfr_start_time` set and status TRANSFERRING, only
+    /// when no transfer of this row has started (one statement, so two
+    /// workers cannot both start it). Returns whether it started.
+    pub async fn transfer_started(&self, id: i64) -> DbResult<bool> {
+        let n = execute!(
+            self,
+            "UPDATE koa_status SET xfr_start_time = ?, xfr_end_time = NULL, status = 'TRANSFERRING' WHERE id = ? AND xfr_start_time IS NULL",
+            now(),
+            id
+        )?;
+        Ok(n == 1)
+    }
+
+    /// A failed transfer: `xfr_start_time` cleared so that a retry can start again.
+    pub async fn transfer_failed(&self, id: i64) -> DbResult<()> {
+        execute!(self, "UPDATE koa_status SET xfr_start_time = NULL WHERE id = ?", id)?;
+        Ok(())
+    }
+
+    /// The products are at `archive_dir`: status TRANSFERRED.
+    pub async fn transfer_done(&self, id: i64, archive_dir: &str) -> DbResult<()> {
+        execute!(
+            self,
+            "UPDATE koa_status SET xfr_end_time = ?, status = 'TRANSFERRED', archive_dir = ? WHERE id = ?",
+            now(),
+            archive_dir,
+            id
+        )?;
+        Ok(())
+    }
+
+    /// The ingest API was called.
+    pub async fn ipac_notified(&self, id: i64) -> DbResult<()> {
+        execute!(self, "UPDATE koa_status SET ipac_notify_time = ?, ipac_response_time = NULL, status_code_ipac = NULL WHERE id = ?", now(), id)?;
+        Ok(())
+    }
+
+    /// The ingest API answered (`code` when it refused).
+    pub async fn ipac_responded(&self, id: i64, code: Option<&str>) -> DbResult<()> {
+        execute!(self, "UPDATE koa_status SET ipac_response_time = ?, status_code_ipac = ? WHERE id = ?", now(), code, id)?;
         Ok(())
     }
 

@@ -46,6 +46,8 @@ impl Job<'_> {
             let _ = std::fs::remove_file(p);
         }
         let (status, decider) = verdict(&self.diags, stopped);
+        // design §8: COMPLETE without a transfer, TRANSFERRED after one
+        let status = if status == Status::Complete && self.transferred { Status::Transferred } else { status };
         let (code, message) = match decider {
             Some(d) => (Some(d.code.clone()), Some(format!("{}: {}", d.step, d.message))),
             None if status == Status::Error => (Some("CODE_ERROR".to_string()), Some("the job stopped without a reason".into())),

@@ -26,6 +26,7 @@ mod preview;
 mod publish;
 mod record;
 mod tables;
+mod transfer;
 mod validate;
 mod write;
 
@@ -70,6 +71,8 @@ pub struct JobOptions {
     /// Compute everything, write nothing (no products, no database changes
     /// beyond the job row).
     pub dry_run: bool,
+    /// Transfer the products (None: as the job row says).
+    pub transfer: Option<bool>,
 }
 
 /// What a job did.
@@ -160,7 +163,7 @@ impl Archiver {
     /// Archive one file from the command line: reuse the newest level-0 row of
     /// this path when reprocessing, else insert a new PROCESSING row.
     pub fn archive_file(&self, instrument: &str, path: &Path, opts: &JobOptions) -> anyhow::Result<JobReport> {
-        let id = record::row_for_file(self, instrument, path, opts.reprocess)?;
+        let id = record::row_for_file(self, instrument, path, opts.reprocess, opts.transfer.unwrap_or(false))?;
         Ok(self.run_job(id, opts))
     }
 
@@ -223,6 +226,8 @@ pub(crate) struct Job<'a> {
     pub filesize_mb: Option<f64>,
     pub archsize_mb: Option<f64>,
     pub duplicate_of: Option<i64>,
+    /// The products reached the archive (status TRANSFERRED).
+    pub transferred: bool,
 }
 
 impl<'a> Job<'a> {
@@ -263,6 +268,7 @@ impl<'a> Job<'a> {
             filesize_mb: None,
             archsize_mb: None,
             duplicate_of: None,
+            transferred: false,
         }
     }
 
@@ -312,6 +318,7 @@ impl<'a> Job<'a> {
         self.timed("preview", Self::step_preview)?;
         self.timed("tables", Self::step_tables)?;
         self.timed("publish", Self::step_publish)?;
+        self.timed("transfer", Self::step_transfer)?;
         Ok(())
     }
 

@@ -9,7 +9,7 @@ use crate::db::{NewJob, Status};
 
 /// The row a command-line archive uses: the newest level-0 row of this path
 /// when reprocessing, else a new PROCESSING row.
-pub(super) fn row_for_file(a: &Archiver, instrument: &str, path: &Path, reprocess: bool) -> anyhow::Result<i64> {
+pub(super) fn row_for_file(a: &Archiver, instrument: &str, path: &Path, reprocess: bool, transfer: bool) -> anyhow::Result<i64> {
     let abs = std::path::absolute(path)?;
     let ofname = abs.to_string_lossy().to_string();
     let instrument = instrument.to_uppercase();
@@ -25,7 +25,7 @@ pub(super) fn row_for_file(a: &Archiver, instrument: &str, path: &Path, reproces
         ofname: &ofname,
         status: Status::Processing,
         reprocess,
-        transfer: false,
+        transfer,
         stage_file: None,
         koaid: None,
     }))?;

@@ -59,7 +59,7 @@ pub fn ext_table_name(koaid: &str, index: usize, extname: &str) -> String {
 /// belong only to `_unp` KOAIDs.
 pub fn belongs_to(koaid: &str, path: &Path) -> bool {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    if name.starts_with('.') || name.ends_with(".log") || name.ends_with(".diff.json") || !name.contains(koaid) {
+    if name.starts_with('.') || name.ends_with(".log") || name.ends_with(".diff.json") || name.ends_with(".xfr.table") || !name.contains(koaid) {
         return false;
     }
     koaid.contains("_unp") || !path.to_string_lossy().contains("_unp")

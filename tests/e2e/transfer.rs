@@ -1,0 +1,264 @@
+//! Transfer and ingest (spec §17) against a local destination folder, a
+//! "remote" destination reached through a stand-in ssh, stand-in rsyncs
+//! that fail in the ways real ones do, and a real local HTTP server playing
+//! the IPAC ingest API.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use koa_dep::db::Status;
+use koa_dep::pipeline::{Archiver, JobOptions, JobReport};
+use koa_dep::samples::demo::{Obs, nires, services};
+use koa_dep_tests::*;
+use serde_json::{Value, json};
+
+/// The fake ingest API: records every query, answers from a plan (COMPLETE
+/// when the plan is empty).
+#[derive(Clone, Default)]
+struct Ingest {
+    queries: Arc<Mutex<Vec<String>>>,
+    plan: Arc<Mutex<VecDeque<(u16, Value)>>>,
+}
+
+impl Ingest {
+    fn serve(&self, rt: &tokio::runtime::Runtime) -> String {
+        let app = axum::Router::new()
+            .route(
+                "/ingest",
+                get(|State(s): State<Ingest>, RawQuery(q): RawQuery| async move {
+                    s.queries.lock().unwrap().push(q.unwrap_or_default());
+                    let (code, body) = s.plan.lock().unwrap().pop_front().unwrap_or((200, json!({"APIStatus": "COMPLETE"})));
+                    (StatusCode::from_u16(code).unwrap(), Json(body))
+                }),
+            )
+            .with_state(self.clone());
+        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let addr = listener.local_addr().unwrap();
+        rt.spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{addr}/ingest?")
+    }
+
+    fn queries(&self) -> Vec<String> {
+        self.queries.lock().unwrap().clone()
+    }
+
+    fn answer(&self, code: u16, body: Value) {
+        self.plan.lock().unwrap().push_back((code, body));
+    }
+}
+
+fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join(name);
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+struct Setup {
+    s: Scratch,
+    rt: tokio::runtime::Runtime,
+    ingest: Ingest,
+    dest: PathBuf,
+}
+
+fn setup() -> (Setup, koa_dep::config::Config) {
+    let s = Scratch::new();
+    let rt = runtime();
+    let ingest = Ingest::default();
+    let api = ingest.serve(&rt);
+    let mut cfg = s.cfg.clone();
+    let f = s.path("services.json");
+    std::fs::write(&f, serde_json::to_string(&services()).unwrap()).unwrap();
+    cfg.services.fixture = Some(f);
+    let dest = s.path("ipac");
+    cfg.transfer.destination = Some(dest.display().to_string());
+    cfg.transfer.ingest_api = Some(api);
+    cfg.transfer.ingest_retry_delay_s = 0.05;
+    (Setup { s, rt, ingest, dest }, cfg)
+}
+
+fn frame(s: &Scratch, n: u32) -> PathBuf {
+    let (name, f) = nires("spec", "object", "C272", &Obs::new("2024-03-15", "08:21:14.52", n), n as u64);
+    let p = s.path(&format!("sdata1500/nires9/2024mar15/{name}"));
+    f.write(&p).unwrap();
+    p
+}
+
+fn run(a: &Arc<Archiver>, rt: &tokio::runtime::Runtime, p: &Path, opts: JobOptions) -> JobReport {
+    archive(rt, a, "NIRES", p, JobOptions { transfer: Some(true), ..opts })
+}
+
+/// (relative path, MD5) of the lines of a KOAID's md5 table.
+fn md5_lines(lev0: &Path, koaid: &str) -> Vec<(String, String)> {
+    std::fs::read_to_string(lev0.join(format!("{koaid}.md5sum.table")))
+        .unwrap()
+        .lines()
+        .map(|l| (l[34..].to_string(), l[..32].to_string()))
+        .collect()
+}
+
+#[test]
+fn products_reach_the_archive_verified_and_are_ingested() {
+    let (t, cfg) = setup();
+    let a = archiver(&t.rt, cfg);
+    let p = frame(&t.s, 17);
+    let r = run(&a, &t.rt, &p, JobOptions::default());
+    assert_eq!(r.status, Status::Transferred, "{:?}", r.diagnostics);
+    let koaid = r.koaid.clone().unwrap();
+    let lev0 = t.s.cfg.archive.root.join("NIRES/20240315/lev0");
+    let remote = t.dest.join("NIRES/20240315/lev0");
+    // every product and the md5 table arrived intact; the log, diff and xfr table stayed
+    for (rel, md5) in md5_lines(&lev0, &koaid) {
+        assert_eq!(koa_dep::fits::write::md5_file(&remote.join(&rel)).unwrap(), md5, "{rel}");
+    }
+    assert!(remote.join(format!("{koaid}.md5sum.table")).is_file());
+    for local_only in ["log", "diff.json", "xfr.table"] {
+        assert!(!remote.join(format!("{koaid}.{local_only}")).exists(), "{local_only} is not transferred");
+    }
+    let xfr = std::fs::read_to_string(lev0.join(format!("{koaid}.xfr.table"))).unwrap();
+    assert!(xfr.lines().any(|l| l == format!("{koaid}.fits")) && xfr.lines().any(|l| l == format!("{koaid}.md5sum.table")), "{xfr}");
+    assert!(!xfr.contains('/'), "paths relative to the level folder: {xfr}");
+    // the row: times and the destination
+    let row = t.rt.block_on(a.db.get(r.id)).unwrap().unwrap();
+    assert_eq!(row.status, "TRANSFERRED");
+    let (start, end) = (row.xfr_start_time.unwrap(), row.xfr_end_time.unwrap());
+    assert!(start <= end);
+    assert!(row.ipac_notify_time.is_some() && row.ipac_response_time.is_some());
+    assert_eq!(row.archive_dir.as_deref(), Some(format!("{}/", remote.display()).as_str()));
+    // the ingest call, once, as the reference builds it
+    assert_eq!(t.ingest.queries(), vec![format!("instrument=NIRES&ingesttype=lev0&koaid={koaid}")]);
+    // reprocessing transfers again and asks for a re-ingest
+    let r2 = run(&a, &t.rt, &p, JobOptions { reprocess: true, ..Default::default() });
+    assert_eq!(r2.status, Status::Transferred, "{:?}", r2.diagnostics);
+    assert_eq!(t.ingest.queries().last().unwrap(), &format!("instrument=NIRES&ingesttype=lev0&koaid={koaid}&reingest=true"));
+    // --notransfer: archived locally only
+    let q = frame(&t.s, 18);
+    let r3 = archive(&t.rt, &a, "NIRES", &q, JobOptions { transfer: Some(false), ..Default::default() });
+    assert_eq!(r3.status, Status::Complete);
+    assert!(!remote.join(format!("{}.fits", r3.koaid.unwrap())).exists());
+    assert_eq!(t.ingest.queries().len(), 2);
+}
+
+#[test]
+fn a_remote_destination_through_ssh() {
+    // ssh stand-in: skip ssh's options (rsync passes `-l user`), drop the
+    // host, run the command here as the remote shell would
+    let (t, mut cfg) = setup();
+    let ssh = script(
+        t.s.dir.path(),
+        "fake-ssh",
+        r#"while [ $# -gt 0 ]; do case "$1" in -l|-p|-o) shift 2;; -*) shift;; *) break;; esac; done; shift; exec sh -c "$*""#,
+    );
+    cfg.transfer.ssh = ssh.display().to_string();
+    let remote_root = t.s.path("far/koadata");
+    cfg.transfer.destination = Some(format!("koaxfr@ipac.example:{}", remote_root.display()));
+    let a = archiver(&t.rt, cfg);
+    let p = frame(&t.s, 19);
+    let r = run(&a, &t.rt, &p, JobOptions::default());
+    assert_eq!(r.status, Status::Transferred, "{:?}", r.diagnostics);
+    let koaid = r.koaid.unwrap();
+    let lev0 = t.s.cfg.archive.root.join("NIRES/20240315/lev0");
+    for (rel, md5) in md5_lines(&lev0, &koaid) {
+        assert_eq!(koa_dep::fits::write::md5_file(&remote_root.join("NIRES/20240315/lev0").join(&rel)).unwrap(), md5, "{rel}");
+    }
+    let row = t.rt.block_on(a.db.get(r.id)).unwrap().unwrap();
+    assert!(row.archive_dir.unwrap().starts_with("koaxfr@ipac.example:"));
+}
+
+#[test]
+fn rsync_is_judged_by_its_exit_status() {
+    let (t, mut cfg) = setup();
+    // chatty but successful (reference defect #27: any stderr text was fatal)
+    let real = which("rsync");
+    let chatty = script(t.s.dir.path(), "chatty-rsync", &format!(r#"echo "rsync: some warning" >&2; exec {real} "$@""#));
+    cfg.transfer.rsync = chatty.display().to_string();
+    let a = archiver(&t.rt, cfg.clone());
+    let r = run(&a, &t.rt, &frame(&t.s, 20), JobOptions::default());
+    assert_eq!(r.status, Status::Transferred, "{:?}", r.diagnostics);
+    // a real failure: ERROR TRANSFER_ERROR with rsync's words, xfr_start_time cleared for a retry
+    let failing = script(t.s.dir.path(), "failing-rsync", r#"echo "rsync: connection unexpectedly closed" >&2; exit 12"#);
+    cfg.transfer.rsync = failing.display().to_string();
+    let a = archiver(&t.rt, cfg);
+    let r = run(&a, &t.rt, &frame(&t.s, 21), JobOptions::default());
+    assert_eq!((r.status, r.status_code.as_deref()), (Status::Error, Some("TRANSFER_ERROR")), "{:?}", r.message);
+    assert!(r.message.as_deref().unwrap().contains("connection unexpectedly closed"));
+    let row = t.rt.block_on(a.db.get(r.id)).unwrap().unwrap();
+    assert_eq!((row.status.as_str(), row.xfr_start_time), ("ERROR", None));
+    assert!(t.ingest.queries().len() == 1, "no ingest call after a failed transfer");
+}
+
+#[test]
+fn a_corrupted_copy_at_the_destination_is_caught() {
+    let (t, mut cfg) = setup();
+    // an rsync that "succeeds" but leaves a damaged FITS file behind
+    let real = which("rsync");
+    let damaging = script(
+        t.s.dir.path(),
+        "damaging-rsync",
+        &format!(r#"{real} "$@" || exit $?; for a in "$@"; do last="$a"; done; for f in "$last"*.fits; do printf X | dd of="$f" bs=1 seek=100 conv=notrunc 2>/dev/null; done"#),
+    );
+    cfg.transfer.rsync = damaging.display().to_string();
+    let a = archiver(&t.rt, cfg);
+    let r = run(&a, &t.rt, &frame(&t.s, 22), JobOptions::default());
+    assert_eq!((r.status, r.status_code.as_deref()), (Status::Error, Some("TRANSFER_VERIFY_ERROR")), "{:?}", r.message);
+    assert!(r.message.as_deref().unwrap().contains(".fits: MD5"), "{:?}", r.message);
+    assert!(t.ingest.queries().is_empty(), "nothing ingested that was not verified");
+}
+
+#[test]
+fn ingest_answers_retries_and_refusals() {
+    let (t, cfg) = setup();
+    let a = archiver(&t.rt, cfg.clone());
+    // two server errors, then COMPLETE: retried
+    t.ingest.answer(503, json!({}));
+    t.ingest.answer(502, json!({}));
+    let r = run(&a, &t.rt, &frame(&t.s, 23), JobOptions::default());
+    assert_eq!(r.status, Status::Transferred, "{:?}", r.diagnostics);
+    assert_eq!(t.ingest.queries().len(), 3);
+    // "already ingested with the same md5" is success
+    t.ingest.answer(200, json!({"APIStatus": "ERROR", "Message": "NR.20240315 already ingested with the same md5"}));
+    let r = run(&a, &t.rt, &frame(&t.s, 24), JobOptions::default());
+    assert_eq!(r.status, Status::Transferred, "{:?}", r.diagnostics);
+    // a refusal is an error with the URL; the row keeps the IPAC code
+    t.ingest.answer(200, json!({"APIStatus": "ERROR", "Message": "no such instrument"}));
+    let r = run(&a, &t.rt, &frame(&t.s, 25), JobOptions::default());
+    assert_eq!((r.status, r.status_code.as_deref()), (Status::Error, Some("IPAC_NOTIFY_ERROR")), "{:?}", r.message);
+    assert!(r.message.as_deref().unwrap().contains("no such instrument"));
+    let row = t.rt.block_on(a.db.get(r.id)).unwrap().unwrap();
+    assert_eq!(row.status_code_ipac.as_deref(), Some("IPAC_NOTIFY_ERROR"));
+    // the API down for good: INGEST_ERROR (retried later by the daemon)
+    for _ in 0..3 {
+        t.ingest.answer(503, json!({}));
+    }
+    let r = run(&a, &t.rt, &frame(&t.s, 26), JobOptions::default());
+    assert_eq!(r.status_code.as_deref(), Some("INGEST_ERROR"), "{:?}", r.message);
+    // no ingest API configured (not DEV): IPAC_API_UNDEFINED after the transfer
+    let mut no_api = cfg;
+    no_api.transfer.ingest_api = None;
+    no_api.archive.root = t.s.path("archive2");
+    no_api.database.url = format!("sqlite://{}", t.s.path("koa2.db").display());
+    let a = archiver(&t.rt, no_api);
+    let r = run(&a, &t.rt, &frame(&t.s, 27), JobOptions::default());
+    assert_eq!((r.status, r.status_code.as_deref()), (Status::Error, Some("IPAC_API_UNDEFINED")), "{:?}", r.message);
+    // asked for a transfer without a destination: archived here, with a warning
+    let mut none = t.s.cfg.clone();
+    none.archive.root = t.s.path("archive3");
+    none.database.url = format!("sqlite://{}", t.s.path("koa3.db").display());
+    let a = archiver(&t.rt, none);
+    let r = run(&a, &t.rt, &frame(&t.s, 28), JobOptions::default());
+    assert_eq!(r.status, Status::Complete);
+    assert!(codes(&r).contains(&"TRANSFER_NOT_CONFIGURED".to_string()), "{:?}", codes(&r));
+}
+
+fn which(prog: &str) -> String {
+    let out = std::process::Command::new("sh").args(["-c", &format!("command -v {prog}")]).output().unwrap();
+    let p = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(!p.is_empty(), "{prog} is needed for the transfer tests");
+    p
+}
