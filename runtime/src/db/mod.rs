@@ -603,7 +603,8 @@ impl Db {
             fetch_all,
             "SELECT id, level, koaid, instrument, service, utdatetime, status, status_code, status_message, ofname, stage_file, \
              process_dir, creation_time, process_start_time, process_end_time, xfr_start_time, xfr_end_time, filesize_mb, \
-             archsize_mb, koaimtyp, semid, propint, md5, acknowledged, attempts, reprocess, transfer, lease_owner, lease_expiry \
+             archsize_mb, koaimtyp, semid, propint, md5, acknowledged, attempts, reprocess, transfer, lease_owner, lease_expiry, \
+             archive_dir, status_code_ipac, ipac_notify_time, ipac_response_time \
              FROM koa_status_history WHERE id = ? ORDER BY history_id",
             id
         )?)
