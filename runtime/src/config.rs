@@ -40,7 +40,10 @@ pub struct Transfer {
     /// Destination root, `account@server:/dir` (over ssh) or a local folder;
     /// products go to `<destination>/<INSTR>/<YYYYMMDD>/lev<N>/`. None: no transfer.
     pub destination: Option<String>,
-    /// The rsync program and its options (the reference's `-avzR --no-t --compress-level=1`).
+    /// The rsync program and its options: the reference's `-avzR --no-t
+    /// --compress-level=1` plus `--ignore-times` — without kept times rsync's
+    /// size+time check can take a reprocessed product (same size, written in
+    /// the same second) for the old copy and skip it.
     pub rsync: String,
     pub rsync_args: Vec<String>,
     /// The remote shell for `mkdir -p` and the MD5 check on a remote destination
@@ -68,7 +71,7 @@ impl Default for Transfer {
         Transfer {
             destination: None,
             rsync: "rsync".into(),
-            rsync_args: vec!["-avzR".into(), "--no-t".into(), "--compress-level=1".into()],
+            rsync_args: vec!["-avzR".into(), "--no-t".into(), "--compress-level=1".into(), "--ignore-times".into()],
             ssh: "ssh".into(),
             timeout_s: 600,
             verify: true,

@@ -133,9 +133,13 @@ fn products_reach_the_archive_verified_and_are_ingested() {
     assert_eq!(row.archive_dir.as_deref(), Some(format!("{}/", remote.display()).as_str()));
     // the ingest call, once, as the reference builds it
     assert_eq!(t.ingest.queries(), vec![format!("instrument=NIRES&ingesttype=lev0&koaid={koaid}")]);
-    // reprocessing transfers again and asks for a re-ingest
+    // reprocessing (at once: same size, same second) transfers the new
+    // products and asks for a re-ingest
     let r2 = run(&a, &t.rt, &p, JobOptions { reprocess: true, ..Default::default() });
     assert_eq!(r2.status, Status::Transferred, "{:?}", r2.diagnostics);
+    for (rel, md5) in md5_lines(&lev0, &koaid) {
+        assert_eq!(koa_dep::fits::write::md5_file(&remote.join(&rel)).unwrap(), md5, "{rel} after reprocessing");
+    }
     assert_eq!(t.ingest.queries().last().unwrap(), &format!("instrument=NIRES&ingesttype=lev0&koaid={koaid}&reingest=true"));
     // --notransfer: archived locally only
     let q = frame(&t.s, 18);
