@@ -50,17 +50,39 @@ pub struct ReconcileArgs {
     pub json: bool,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Default)]
 pub struct ArchiveArgs {
     /// Instrument (NIRES, DEIMOS, …).
     pub instrument: String,
     /// One file.
-    #[arg(long, conflicts_with_all = ["files"])]
+    #[arg(long, conflicts_with_all = ["files", "dbid"])]
     pub filepath: Option<PathBuf>,
     /// A glob (a trailing `/` means every file in the folder); lists matches unless --confirm.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "dbid")]
     pub files: Option<String>,
-    /// Act on the --files matches.
+    /// The job of one koa_status row.
+    #[arg(long)]
+    pub dbid: Option<i64>,
+    /// Re-run rows by query: rows of this instrument and --level whose utdatetime is at or
+    /// after this time (`yyyy-mm-ddTHH:MM:SS`); lists them unless --confirm.
+    #[arg(long)]
+    pub starttime: Option<String>,
+    /// … at or before this time.
+    #[arg(long)]
+    pub endtime: Option<String>,
+    /// … with this status (QUEUED, ERROR, …).
+    #[arg(long)]
+    pub status: Option<String>,
+    /// … with this status code (exact).
+    #[arg(long)]
+    pub statuscode: Option<String>,
+    /// … whose original path contains this text.
+    #[arg(long)]
+    pub ofname: Option<String>,
+    /// Data level of the query (default 0).
+    #[arg(long, default_value_t = 0)]
+    pub level: i64,
+    /// Act on the --files or query matches.
     #[arg(long)]
     pub confirm: bool,
     /// Re-run an archived file under the same KOAID (history kept, old products replaced).
@@ -72,9 +94,20 @@ pub struct ArchiveArgs {
     /// Do not transfer the products (they are transferred when `transfer.destination` is configured).
     #[arg(long)]
     pub notransfer: bool,
+    /// Run every step up to the header changes and print them; write nothing (no products,
+    /// no change in the job store).
+    #[arg(long)]
+    pub dry_run: bool,
     /// Print machine-readable JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+impl ArchiveArgs {
+    /// Whether the query mode (re-run rows by query) was asked for.
+    fn query(&self) -> bool {
+        self.starttime.is_some() || self.endtime.is_some() || self.status.is_some() || self.statuscode.is_some() || self.ofname.is_some()
+    }
 }
 
 #[derive(Args, Debug)]
@@ -171,34 +204,181 @@ async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static)
     Ok(tokio::task::spawn_blocking(f).await?)
 }
 
-/// `koa-dep archive`.
+/// What `koa-dep archive` will run: files, or rows of the job store.
+enum Work {
+    Files(Vec<PathBuf>),
+    Rows(Vec<crate::db::StatusRow>),
+}
+
+/// `koa-dep archive`: one file, a glob, a row (`--dbid`) or rows by query;
+/// globs and queries list what they match unless `--confirm`.
 pub async fn archive(cfg: Config, args: ArchiveArgs) -> anyhow::Result<i32> {
-    let files = match (&args.filepath, &args.files) {
-        (Some(f), _) => vec![f.clone()],
-        (None, Some(g)) => {
-            let files = expand_files(g)?;
-            if !args.confirm {
-                for f in &files {
-                    println!("{}", f.display());
-                }
-                println!("{} file(s); add --confirm to archive them", files.len());
-                return Ok(0);
-            }
-            files
-        }
-        (None, None) => anyhow::bail!("give --filepath FILE or --files GLOB"),
-    };
+    let instrument = args.instrument.to_uppercase();
     let transfer = !args.notransfer && cfg.transfer.destination.is_some();
     let a = Arc::new(crate::app::archiver(cfg).await?);
-    let opts = JobOptions { reprocess: args.reprocess, progid: args.progid.clone(), transfer: Some(transfer), ..Default::default() };
-    let mut reports = Vec::new();
-    for f in files {
-        let (a2, instr, o) = (a.clone(), args.instrument.clone(), opts.clone());
-        reports.push(run_blocking(move || a2.archive_file(&instr, &f, &o)).await??);
+    let work = if let Some(id) = args.dbid {
+        match a.db.get(id).await? {
+            Some(r) => Work::Rows(vec![r]),
+            None => anyhow::bail!("no koa_status row {id}"),
+        }
+    } else if args.query() {
+        let t = |s: &Option<String>| s.as_ref().map(|v| v.replace('T', " "));
+        let rows = a
+            .db
+            .select(&crate::db::Selection {
+                level: args.level,
+                instrument: Some(instrument.clone()),
+                start: t(&args.starttime),
+                end: t(&args.endtime),
+                status: args.status.clone().map(|s| s.to_uppercase()),
+                status_code: args.statuscode.clone(),
+                ofname_like: args.ofname.as_ref().map(|o| format!("%{o}%")),
+            })
+            .await?;
+        if !args.confirm {
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                println!("{:<6} {:<12} {:<24} {:<20} {:<34} {}", "ID", "STATUS", "CODE", "UTDATETIME", "KOAID", "OFNAME");
+                for r in &rows {
+                    println!(
+                        "{:<6} {:<12} {:<24} {:<20} {:<34} {}",
+                        r.id,
+                        r.status,
+                        r.status_code.as_deref().unwrap_or(""),
+                        r.utdatetime.as_deref().unwrap_or(""),
+                        r.koaid.as_deref().unwrap_or("-"),
+                        r.ofname
+                    );
+                }
+                println!("{} row(s); add --confirm to run them", rows.len());
+            }
+            return Ok(0);
+        }
+        Work::Rows(rows)
+    } else {
+        match (&args.filepath, &args.files) {
+            (Some(f), _) => Work::Files(vec![f.clone()]),
+            (None, Some(g)) => {
+                let files = expand_files(g)?;
+                if !args.confirm {
+                    for f in &files {
+                        println!("{}", f.display());
+                    }
+                    println!("{} file(s); add --confirm to archive them", files.len());
+                    return Ok(0);
+                }
+                Work::Files(files)
+            }
+            (None, None) => anyhow::bail!("give --filepath FILE, --files GLOB, --dbid N or a query (--starttime, --status, …)"),
+        }
+    };
+    let opts = JobOptions {
+        reprocess: args.reprocess,
+        progid: args.progid.clone(),
+        transfer: Some(transfer),
+        dry_run: args.dry_run,
+        ..Default::default()
+    };
+    let total = match &work {
+        Work::Files(f) => f.len(),
+        Work::Rows(r) => r.len(),
+    };
+    if let Work::Rows(rows) = &work {
+        if let Some(r) = rows.iter().find(|r| r.level != 0) {
+            anyhow::bail!("row {} is level {}: DRP levels are run by the daemon's DRP queue, not by `archive`", r.id, r.level);
+        }
     }
-    print_reports(&reports, args.json);
+    let bar = progress(total, args.json);
+    let started = std::time::Instant::now();
+    let mut reports = Vec::new();
+    match work {
+        Work::Files(files) => {
+            for f in files {
+                bar.set_message(f.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default());
+                let (a2, instr, o) = (a.clone(), instrument.clone(), opts.clone());
+                reports.push(run_blocking(move || a2.archive_file(&instr, &f, &o)).await??);
+                bar.inc(1);
+            }
+        }
+        Work::Rows(rows) => {
+            for r in rows {
+                bar.set_message(r.koaid.clone().unwrap_or_else(|| r.ofname.clone()));
+                // a row that ran before keeps its KOAID and history: a re-run
+                let o = JobOptions { reprocess: opts.reprocess || r.status != "QUEUED", ..opts.clone() };
+                let a2 = a.clone();
+                reports.push(run_blocking(move || a2.run_job(r.id, &o)).await?);
+                bar.inc(1);
+            }
+        }
+    }
+    bar.finish_and_clear();
+    if args.dry_run {
+        print_changes(&reports, args.json);
+    } else {
+        print_reports(&reports, args.json);
+    }
+    if !args.json && reports.len() > 1 {
+        print_summary(&reports, started.elapsed());
+    }
     let failed = reports.iter().any(|r| matches!(r.status, crate::db::Status::Error));
     Ok(if failed { 1 } else { 0 })
+}
+
+/// A progress bar on the terminal for batches (hidden for one file, JSON or no terminal).
+fn progress(total: usize, json: bool) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if json || total < 2 || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {elapsed_precise} eta {eta} {msg}") {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Counts by status and the time taken, after a batch.
+pub fn print_summary(reports: &[JobReport], took: std::time::Duration) {
+    let mut by: std::collections::BTreeMap<&str, usize> = Default::default();
+    for r in reports {
+        *by.entry(r.status.as_str()).or_default() += 1;
+    }
+    let counts: Vec<String> = by.iter().map(|(s, n)| format!("{n} {s}")).collect();
+    let codes: std::collections::BTreeSet<&str> = reports.iter().filter_map(|r| r.status_code.as_deref()).collect();
+    println!(
+        "\n{} job(s) in {:.1} s: {}{}",
+        reports.len(),
+        took.as_secs_f64(),
+        counts.join(", "),
+        if codes.is_empty() { String::new() } else { format!("; codes: {}", codes.into_iter().collect::<Vec<_>>().join(" ")) }
+    );
+}
+
+/// The header changes of dry runs.
+pub fn print_changes(reports: &[JobReport], json: bool) {
+    if json {
+        let out: Vec<_> = reports
+            .iter()
+            .map(|r| serde_json::json!({"id": r.id, "ofname": r.ofname, "koaid": r.koaid, "status": r.status, "status_code": r.status_code, "changes": r.changes, "diagnostics": r.diagnostics}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        return;
+    }
+    for r in reports {
+        println!("{}  KOAID {}  (dry run: {}{})", r.ofname, r.koaid.as_deref().unwrap_or("-"), r.status.as_str(), r.status_code.as_deref().map(|c| format!(" {c}")).unwrap_or_default());
+        println!("  {:<4} {:<9} {:<8} {:<40} {:<40} {}", "HDU", "KEYWORD", "ACTION", "OLD", "NEW", "STEP");
+        for c in &r.changes {
+            let short = |v: &Option<String>| {
+                let t = v.clone().unwrap_or_default();
+                if t.chars().count() > 40 { format!("{}…", t.chars().take(39).collect::<String>()) } else { t }
+            };
+            println!("  {:<4} {:<9} {:<8} {:<40} {:<40} {}", c.hdu, c.key, c.action, short(&c.old), short(&c.new), c.step);
+        }
+        for d in r.diagnostics.iter() {
+            println!("  {:?} {} ({}): {}", d.severity, d.code, d.step, d.message);
+        }
+    }
 }
 
 /// Archive a list of files with a ready archiver.

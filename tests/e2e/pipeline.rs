@@ -311,13 +311,10 @@ fn files_glob_lists_unless_confirmed() {
     assert_eq!(files.len(), 3);
     let args = |confirm| koa_dep::cli::ArchiveArgs {
         instrument: "NIRES".into(),
-        filepath: None,
         files: Some(format!("{}/*.fits", dir.display())),
         confirm,
-        reprocess: false,
-        progid: None,
-        notransfer: false,
         json: true,
+        ..Default::default()
     };
     let mut cfg = with_services(&s);
     cfg.archive.root = s.path("archive");
@@ -348,4 +345,68 @@ fn no_keyword_tables_is_a_warning_and_service_failures_are_warnings() {
     let f = fits::load(&lev0(&s).join(format!("{koaid}.fits"))).unwrap();
     assert_eq!(f.hdus[0].value("PROGPI"), Some(&fits::HValue::Text("NONE".into())));
     assert_eq!(f.hdus[0].value("OA"), Some(&fits::HValue::Text("null".into())));
+}
+
+fn cli_args(f: impl FnOnce(&mut koa_dep::cli::ArchiveArgs)) -> koa_dep::cli::ArchiveArgs {
+    let mut a = koa_dep::cli::ArchiveArgs { instrument: "NIRES".into(), json: true, ..Default::default() };
+    f(&mut a);
+    a
+}
+
+#[test]
+fn rows_by_id_and_by_query_and_dry_runs() {
+    let s = Scratch::new();
+    let rt = runtime();
+    let mut cfg = with_services(&s);
+    cfg.archive.root = s.path("archive");
+    let a = archiver(&rt, cfg.clone());
+    let mut paths = Vec::new();
+    for n in 1..=3u32 {
+        let secs = format!("08:2{n}:14.52");
+        paths.push(frame_at(&s, "sdata1500/nires9/q", &Obs::new("2024-03-15", &secs, n), n as u64));
+    }
+    let cli = |args| rt.block_on(koa_dep::cli::archive(cfg.clone(), args)).unwrap();
+    for p in &paths {
+        assert_eq!(cli(cli_args(|a| a.filepath = Some(p.clone()))), 0);
+    }
+    let rows: Vec<_> = (1..=3).map(|id| rt.block_on(a.db.get(id)).unwrap().unwrap()).collect();
+    assert!(rows.iter().all(|r| r.status == "COMPLETE"));
+    // a dry run of a new file: the header changes, nothing written, no row left
+    let new = frame_at(&s, "sdata1500/nires9/q", &Obs::new("2024-03-15", "09:00:00.00", 9), 9);
+    let r = a.archive_file("NIRES", &new, &JobOptions { dry_run: true, ..Default::default() }).unwrap();
+    assert!(r.changes.iter().any(|c| c.key == "PROGID" && c.new.as_deref().is_some_and(|v| v.contains("C272"))), "{:?}", r.changes);
+    assert!(r.changes.iter().any(|c| c.key == "KOAID" && c.action == "added"), "{:?}", r.changes);
+    assert!(r.products.is_empty());
+    assert!(rt.block_on(a.db.get(r.id)).unwrap().is_none(), "the dry run's row is gone");
+    assert!(!s.path("archive/NIRES/20240315/lev0").join(format!("{}.fits", r.koaid.clone().unwrap())).exists());
+    // a dry run of an archived file changes nothing either (no history copy, no reset)
+    let before = rt.block_on(a.db.get(1)).unwrap().unwrap();
+    assert_eq!(cli(cli_args(|a| {
+        a.filepath = Some(paths[0].clone());
+        a.reprocess = true;
+        a.dry_run = true;
+    })), 0);
+    assert_eq!(rt.block_on(a.db.get(1)).unwrap().unwrap(), before);
+    assert!(rt.block_on(a.db.history(1)).unwrap().is_empty());
+    // --dbid re-runs one row under its KOAID (a history copy is kept)
+    assert_eq!(cli(cli_args(|a| a.dbid = Some(2))), 0);
+    let after = rt.block_on(a.db.get(2)).unwrap().unwrap();
+    assert_eq!((after.status.as_str(), after.koaid.as_deref()), ("COMPLETE", rows[1].koaid.as_deref()));
+    assert_eq!(rt.block_on(a.db.history(2)).unwrap().len(), 1);
+    // by query: rows with status ERROR only, listed first, run with --confirm
+    rt.block_on(a.db.set_status(3, Status::Error)).unwrap();
+    let query = |confirm| cli_args(|a| {
+        a.status = Some("error".into());
+        a.starttime = Some("2024-03-15T00:00:00".into());
+        a.confirm = confirm;
+    });
+    assert_eq!(cli(query(false)), 0);
+    assert_eq!(rt.block_on(a.db.get(3)).unwrap().unwrap().status, "ERROR", "listing runs nothing");
+    assert_eq!(cli(query(true)), 0);
+    assert_eq!(rt.block_on(a.db.get(3)).unwrap().unwrap().status, "COMPLETE");
+    assert!(rt.block_on(a.db.history(1)).unwrap().is_empty(), "rows outside the query untouched");
+    assert_eq!(rt.block_on(a.db.history(3)).unwrap().len(), 1);
+    // a time window that excludes everything
+    let none = rt.block_on(a.db.select(&koa_dep::db::Selection { level: 0, instrument: Some("NIRES".into()), end: Some("2024-03-14 23:59:59".into()), ..Default::default() })).unwrap();
+    assert!(none.is_empty());
 }

@@ -495,6 +495,12 @@ impl Db {
         Ok(())
     }
 
+    /// Delete a job row (only the temporary row of a dry run).
+    pub async fn delete_job(&self, id: i64) -> DbResult<()> {
+        execute!(self, "DELETE FROM koa_status WHERE id = ?", id)?;
+        Ok(())
+    }
+
     /// Record the content MD5 of a job's input.
     pub async fn set_md5(&self, id: i64, md5: &str) -> DbResult<()> {
         execute!(self, "UPDATE koa_status SET md5 = ? WHERE id = ?", md5, id)?;

@@ -78,10 +78,14 @@ impl Job<'_> {
             // spec §10.1 step 7: only a non-default period is recorded
             propint: propint.filter(|p| *p != 18),
         };
-        if !self.opts.dry_run || self.row.is_some() {
-            let final_outcome = if self.opts.dry_run { Outcome { status: Some(Status::Complete), ..outcome } } else { outcome };
-            if let Err(e) = self.a.block(self.a.db.finish(self.id, &final_outcome)) {
+        if !self.opts.dry_run {
+            if let Err(e) = self.a.block(self.a.db.finish(self.id, &outcome)) {
                 self.log.error(&format!("QUERY_ERROR recording the outcome: {e}"));
+            }
+        } else if self.opts.temporary_row {
+            // the row a dry run of a new file needed is removed again
+            if let Err(e) = self.a.block(self.a.db.delete_job(self.id)) {
+                self.log.error(&format!("QUERY_ERROR removing the dry run's row: {e}"));
             }
         }
         self.log.info(&format!(

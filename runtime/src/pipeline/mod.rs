@@ -73,6 +73,10 @@ pub struct JobOptions {
     pub dry_run: bool,
     /// Transfer the products (None: as the job row says).
     pub transfer: Option<bool>,
+    /// Set by `archive_file` for a dry run of a file the store did not know:
+    /// its row is deleted at the end.
+    #[doc(hidden)]
+    pub temporary_row: bool,
 }
 
 /// What a job did.
@@ -163,8 +167,9 @@ impl Archiver {
     /// Archive one file from the command line: reuse the newest level-0 row of
     /// this path when reprocessing, else insert a new PROCESSING row.
     pub fn archive_file(&self, instrument: &str, path: &Path, opts: &JobOptions) -> anyhow::Result<JobReport> {
-        let id = record::row_for_file(self, instrument, path, opts.reprocess, opts.transfer.unwrap_or(false))?;
-        Ok(self.run_job(id, opts))
+        let (id, inserted) = record::row_for_file(self, instrument, path, opts.reprocess, opts.transfer.unwrap_or(false))?;
+        let opts = JobOptions { temporary_row: opts.dry_run && inserted, ..opts.clone() };
+        Ok(self.run_job(id, &opts))
     }
 
     /// Product directories of an instrument and UT date (YYYYMMDD).

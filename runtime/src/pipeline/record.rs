@@ -9,13 +9,14 @@ use crate::db::{NewJob, Status};
 
 /// The row a command-line archive uses: the newest level-0 row of this path
 /// when reprocessing, else a new PROCESSING row.
-pub(super) fn row_for_file(a: &Archiver, instrument: &str, path: &Path, reprocess: bool, transfer: bool) -> anyhow::Result<i64> {
+/// Returns the row id and whether it was inserted now.
+pub(super) fn row_for_file(a: &Archiver, instrument: &str, path: &Path, reprocess: bool, transfer: bool) -> anyhow::Result<(i64, bool)> {
     let abs = std::path::absolute(path)?;
     let ofname = abs.to_string_lossy().to_string();
     let instrument = instrument.to_uppercase();
     if reprocess {
         if let Some(row) = a.block(a.db.latest_by_ofname(0, &instrument, &ofname))? {
-            return Ok(row.id);
+            return Ok((row.id, false));
         }
     }
     let id = a.block(a.db.insert_job(&NewJob {
@@ -29,7 +30,7 @@ pub(super) fn row_for_file(a: &Archiver, instrument: &str, path: &Path, reproces
         stage_file: None,
         koaid: None,
     }))?;
-    Ok(id)
+    Ok((id, true))
 }
 
 impl Job<'_> {
@@ -42,13 +43,18 @@ impl Job<'_> {
         self.instrument = row.instrument.to_uppercase();
         if self.opts.reprocess || row.reprocess != 0 {
             self.opts.reprocess = true;
-            if let Err(e) = self.a.block(self.a.db.archive_and_reset(self.id)) {
-                self.diag(Severity::Warn, "QUERY_ERROR", "record", format!("history copy: {e}"));
+            // a dry run changes nothing in the job store
+            if !self.opts.dry_run {
+                if let Err(e) = self.a.block(self.a.db.archive_and_reset(self.id)) {
+                    self.diag(Severity::Warn, "QUERY_ERROR", "record", format!("history copy: {e}"));
+                }
             }
         }
         let claimed = row.status == "PROCESSING" && row.lease_owner.is_some();
-        if let Err(e) = self.a.block(self.a.db.start_processing(self.id, claimed)) {
-            return Err(self.stop(Severity::Error, "QUERY_ERROR", "record", e.to_string()));
+        if !self.opts.dry_run {
+            if let Err(e) = self.a.block(self.a.db.start_processing(self.id, claimed)) {
+                return Err(self.stop(Severity::Error, "QUERY_ERROR", "record", e.to_string()));
+            }
         }
         self.input = match row.stage_file.as_deref().filter(|s| !s.is_empty() && Path::new(s).is_file()) {
             Some(stage) => stage.into(),
