@@ -29,6 +29,8 @@ fn main() {
     let components = root.join("components");
     let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
     println!("cargo:rerun-if-env-changed=KOA_DEP_PREBUILT_COMPONENTS");
+    // sqlx::migrate! embeds the migrations: a new file must rebuild the crate
+    println!("cargo:rerun-if-changed=migrations");
 
     let artifacts = match env::var_os("KOA_DEP_PREBUILT_COMPONENTS") {
         Some(dir) => PathBuf::from(dir),

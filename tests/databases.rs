@@ -111,6 +111,43 @@ async fn store_semantics(db: &Db) {
     assert_eq!(db.latest_by_ofname(0, "NIRES", "/s/b.fits").await.unwrap().unwrap().id, b);
 }
 
+/// The reports' queries and the PI-notification table (dates, grouping,
+/// acknowledgement) behave the same on every database.
+async fn report_semantics(db: &Db) {
+    let id = db.insert_job(&NewJob { level: 0, instrument: "KPF", service: None, ofname: "/r/k.fits", status: Status::Processing, reprocess: false, transfer: false, stage_file: None, koaid: None }).await.unwrap();
+    db.set_identity(id, "KP.20240316.00001.00", "2024-03-16 00:00:01", None).await.unwrap();
+    let out = Outcome {
+        status: Some(Status::Error),
+        status_code: Some("INGEST_ERROR".into()),
+        exptime: Some(12.5),
+        timings: Some(r#"{"dqa":0.25}"#.into()),
+        koaimtyp: Some("object".into()),
+        ..Default::default()
+    };
+    db.finish(id, &out).await.unwrap();
+    let groups = db.code_groups(false, Some("KPF")).await.unwrap();
+    assert_eq!(groups.len(), 1);
+    assert_eq!((groups[0].count, groups[0].newest_id, groups[0].status_code.as_deref()), (1, id, Some("INGEST_ERROR")));
+    let night = db.night_rows(chrono::NaiveDate::from_ymd_opt(2024, 3, 16).unwrap()).await.unwrap();
+    assert_eq!(night.len(), 1);
+    assert_eq!((night[0].exptime, night[0].timings.as_deref()), (Some(12.5), Some(r#"{"dqa":0.25}"#)));
+    assert_eq!(db.acknowledge_code("INGEST_ERROR", Some("KPF")).await.unwrap(), 1);
+    assert!(db.code_groups(false, Some("KPF")).await.unwrap().is_empty());
+    assert_eq!(db.code_groups(true, Some("KPF")).await.unwrap().len(), 1);
+    assert_eq!(db.acknowledge(&[id]).await.unwrap(), 0, "already acknowledged");
+    db.archive_and_reset(id).await.unwrap();
+    assert_eq!(db.history(id).await.unwrap().last().unwrap().exptime, Some(12.5), "history keeps the exposure time");
+    let d = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+    assert!(db.newest_koapi("2024A_K001", "KPF").await.unwrap().is_none());
+    db.insert_koapi("2024A_K001", "KPF", d("2024-03-15")).await.unwrap();
+    db.insert_koapi("2024A_K001", "KPF", d("2024-03-20")).await.unwrap();
+    let newest = db.newest_koapi("2024A_K001", "KPF").await.unwrap().unwrap();
+    assert_eq!(newest.utdate_beg, d("2024-03-20"));
+    db.extend_koapi(newest.id, d("2024-03-21")).await.unwrap();
+    let rows = db.koapi_rows(false).await.unwrap();
+    assert_eq!(rows.iter().map(|r| (r.utdate_beg, r.utdate_end)).collect::<Vec<_>>(), [(d("2024-03-15"), d("2024-03-15")), (d("2024-03-20"), d("2024-03-21"))]);
+}
+
 /// Writing a status outside the enum fails.
 async fn sqlx_check(db: &Db) -> bool {
     let id = db.insert_job(&NewJob { level: 0, instrument: "NIRES", service: None, ofname: "/x", status: Status::Queued, reprocess: false, transfer: false, stage_file: None, koaid: None }).await.unwrap();
@@ -124,10 +161,12 @@ fn store_on_sqlite_postgres_and_mariadb() {
         let dir = tempfile::tempdir().unwrap();
         let sqlite = Db::connect(&format!("sqlite://{}", dir.path().join("s.db").display()), 2).await.unwrap();
         store_semantics(&sqlite).await;
+        report_semantics(&sqlite).await;
         for kind in ["postgres", "mysql"] {
             let url = fresh(kind, "koa_dep_t_store").await;
             let db = Db::connect(&url, 4).await.unwrap_or_else(|e| panic!("{kind}: {e}"));
             store_semantics(&db).await;
+            report_semantics(&db).await;
             // migrations are idempotent
             Db::connect(&url, 1).await.unwrap();
             db.close().await;

@@ -36,6 +36,53 @@ pub enum Command {
     Daemon,
     /// List files in the services' output folders that the database does not know.
     Reconcile(ReconcileArgs),
+    /// Operators' reports: errors, a night, PI notifications.
+    #[command(subcommand)]
+    Report(ReportCmd),
+    /// Acknowledge (mark reviewed) errors and warnings by row id or by code.
+    Ack(AckArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReportCmd {
+    /// Outstanding ERROR and WARN rows by instrument and code (unacknowledged unless --all), and stuck jobs.
+    Errors {
+        #[arg(long)]
+        instrument: Option<String>,
+        /// Include acknowledged rows.
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One UT night: files, science vs calibration, exposure, sizes, step timings, missing files, schedule.
+    Night {
+        /// UT date `YYYY-MM-DD` (default: today, UT).
+        #[arg(long)]
+        date: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The PI-notification table (koapi_send): programs waiting for a data notification (--all: every row).
+    Pi {
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct AckArgs {
+    /// koa_status row ids.
+    #[arg(required_unless_present = "code", conflicts_with = "code")]
+    pub ids: Vec<i64>,
+    /// Every unacknowledged row with this status code.
+    #[arg(long)]
+    pub code: Option<String>,
+    /// With --code: only this instrument.
+    #[arg(long, requires = "code")]
+    pub instrument: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -468,6 +515,55 @@ pub async fn reconcile(cfg: Config, args: ReconcileArgs) -> anyhow::Result<i32> 
         }
         println!("{} files not in the database{}", missing.len(), if args.enqueue { "" } else { " (use --enqueue to queue them)" });
     }
+    Ok(0)
+}
+
+/// `koa-dep report …`.
+pub async fn report(cfg: Config, cmd: ReportCmd) -> anyhow::Result<i32> {
+    let db = crate::db::Db::connect(&cfg.database.url, cfg.database.max_connections).await?;
+    match cmd {
+        ReportCmd::Errors { instrument, all, json } => {
+            let r = crate::report::errors(&db, all, instrument.as_deref()).await?;
+            print_report(json, &r, r.text())?;
+            // a script can tell "something to look at" from "all clear"
+            Ok(if r.groups.is_empty() && r.stuck.is_empty() { 0 } else { 3 })
+        }
+        ReportCmd::Night { date, json } => {
+            let utdate = match date {
+                Some(d) => chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").map_err(|_| anyhow::anyhow!("--date {d:?}: expected YYYY-MM-DD"))?,
+                None => chrono::Utc::now().date_naive(),
+            };
+            let services = crate::services::from_config(&cfg, tokio::runtime::Handle::current())?;
+            let r = crate::report::night(&cfg, &db, services, utdate).await?;
+            print_report(json, &r, r.text())?;
+            Ok(0)
+        }
+        ReportCmd::Pi { all, json } => {
+            let rows = db.koapi_rows(all).await?;
+            print_report(json, &rows, crate::report::koapi_text(&rows))?;
+            Ok(0)
+        }
+    }
+}
+
+/// A report as JSON (`--json`) or as text.
+fn print_report<T: serde::Serialize>(json: bool, v: &T, text: String) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(v)?);
+    } else {
+        print!("{text}");
+    }
+    Ok(())
+}
+
+/// `koa-dep ack`.
+pub async fn ack(cfg: Config, args: AckArgs) -> anyhow::Result<i32> {
+    let db = crate::db::Db::connect(&cfg.database.url, cfg.database.max_connections).await?;
+    let n = match &args.code {
+        Some(code) => db.acknowledge_code(code, args.instrument.as_deref().map(str::to_uppercase).as_deref()).await?,
+        None => db.acknowledge(&args.ids).await?,
+    };
+    println!("{n} rows acknowledged");
     Ok(0)
 }
 

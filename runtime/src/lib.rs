@@ -14,6 +14,7 @@ pub mod db;
 pub mod fits;
 pub mod notify;
 pub mod pipeline;
+pub mod report;
 pub mod samples;
 pub mod sandbox;
 pub mod services;

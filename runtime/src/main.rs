@@ -60,5 +60,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Sample(s) => cli::sample(s),
         Command::Daemon => rt.block_on(cli::daemon(config()?)),
         Command::Reconcile(r) => rt.block_on(cli::reconcile(config()?, r)),
+        Command::Report(r) => rt.block_on(cli::report(config()?, r)),
+        Command::Ack(a) => rt.block_on(cli::ack(config()?, a)),
     }
 }

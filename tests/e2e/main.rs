@@ -3,6 +3,7 @@
 //! client against a local server.
 
 mod pipeline;
+mod reports;
 mod daemon;
 mod instruments;
 mod sandbox;

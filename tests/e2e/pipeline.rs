@@ -98,24 +98,6 @@ fn products_bookkeeping_and_lev0_fidelity() {
     assert!(row.stage_file.as_deref().is_some_and(|p| Path::new(p).is_file()));
 }
 
-/// The head keyword tables are public KOA data: read them from shared data
-/// when present, else the minimal copy this test writes.
-fn repo_keyword_tables() -> PathBuf {
-    let d = std::env::var_os("KOA_DEP_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("../shared/data"))
-        .join("keyword-tables/head");
-    if d.join("KOA_NIRES_Keyword_Table.txt").is_file() {
-        return d;
-    }
-    let dir = std::env::temp_dir().join(format!("koa-kwt-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let head = "FITSKeyword\tDBKeyword\tSource\tMetadataDatatype\tUnits\tDBDatatype\tMetadataWidth\tNullsAllowed\tValidateFormat\tCheckValues\tInputFormat\r\n";
-    let rows = "KOAID\tKOAID\tKOA\tchar\t\t\t32\tN\tY\tY\t\r\nPROGID\tPROGID\tKOA\tchar\t\t\t32\tN\tY\tN\t\r\nUTC\tUTC\tDCS\tchar\t\t\t16\tN\tY\tN\ttime\r\n";
-    std::fs::write(dir.join("KOA_NIRES_Keyword_Table.txt"), format!("{head}{rows}")).unwrap();
-    dir
-}
-
 #[test]
 fn frames_sharing_date_and_time_are_all_archived_and_a_resent_file_once() {
     let s = Scratch::new();

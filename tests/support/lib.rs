@@ -91,3 +91,21 @@ pub fn drop_frame(frame: &koa_dep::samples::Frame, path: &Path) {
     frame.write(&tmp).expect("write frame");
     std::fs::rename(&tmp, path).expect("rename frame");
 }
+
+/// The head keyword tables are public KOA data: read them from shared data
+/// when present, else the minimal copy this test writes.
+pub fn repo_keyword_tables() -> PathBuf {
+    let d = std::env::var_os("KOA_DEP_SHARED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("../shared/data"))
+        .join("keyword-tables/head");
+    if d.join("KOA_NIRES_Keyword_Table.txt").is_file() {
+        return d;
+    }
+    let dir = std::env::temp_dir().join(format!("koa-kwt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let head = "FITSKeyword\tDBKeyword\tSource\tMetadataDatatype\tUnits\tDBDatatype\tMetadataWidth\tNullsAllowed\tValidateFormat\tCheckValues\tInputFormat\r\n";
+    let rows = "KOAID\tKOAID\tKOA\tchar\t\t\t32\tN\tY\tY\t\r\nPROGID\tPROGID\tKOA\tchar\t\t\t32\tN\tY\tN\t\r\nUTC\tUTC\tDCS\tchar\t\t\t16\tN\tY\tN\ttime\r\n";
+    std::fs::write(dir.join("KOA_NIRES_Keyword_Table.txt"), format!("{head}{rows}")).unwrap();
+    dir
+}

@@ -21,7 +21,7 @@ macro_rules! const_format_row {
             "SELECT id, level, koaid, instrument, service, utdatetime, status, status_code, status_message, \
              ofname, stage_file, process_dir, creation_time, process_start_time, process_end_time, xfr_start_time, xfr_end_time, \
              filesize_mb, archsize_mb, koaimtyp, semid, propint, md5, acknowledged, attempts, reprocess, transfer, lease_owner, lease_expiry, \
-             archive_dir, status_code_ipac, ipac_notify_time, ipac_response_time \
+             archive_dir, status_code_ipac, ipac_notify_time, ipac_response_time, exptime, timings \
              FROM koa_status ",
             $tail
         )
@@ -114,6 +114,10 @@ pub struct StatusRow {
     pub status_code_ipac: Option<String>,
     pub ipac_notify_time: Option<NaiveDateTime>,
     pub ipac_response_time: Option<NaiveDateTime>,
+    /// Exposure time of the frame (s), from ELAPTIME/EXPTIME/ITIME.
+    pub exptime: Option<f64>,
+    /// Seconds per pipeline step, as a JSON object.
+    pub timings: Option<String>,
 }
 
 
@@ -257,6 +261,9 @@ pub struct Outcome {
     pub koaimtyp: Option<String>,
     pub semid: Option<String>,
     pub propint: Option<i64>,
+    pub exptime: Option<f64>,
+    /// JSON object of seconds per step.
+    pub timings: Option<String>,
 }
 
 impl Db {
@@ -413,12 +420,12 @@ impl Db {
              process_end_time, xfr_start_time, xfr_end_time, ipac_notify_time, ingest_start_time, ingest_copy_start_time, \
              ingest_copy_end_time, ingest_end_time, ipac_response_time, stage_time, filesize_mb, archsize_mb, koaimtyp, semid, \
              propint, source_deleted, md5, acknowledged, attempts, next_attempt_time, lease_owner, lease_expiry, reprocess, \
-             transfer, last_mod, history_time) \
+             transfer, last_mod, exptime, timings, history_time) \
              SELECT id, level, koaid, instrument, service, utdatetime, status, status_code, status_code_ipac, status_message, \
              ofname, stage_file, process_dir, archive_dir, creation_time, process_start_time, process_end_time, xfr_start_time, \
              xfr_end_time, ipac_notify_time, ingest_start_time, ingest_copy_start_time, ingest_copy_end_time, ingest_end_time, \
              ipac_response_time, stage_time, filesize_mb, archsize_mb, koaimtyp, semid, propint, source_deleted, md5, \
-             acknowledged, attempts, next_attempt_time, lease_owner, lease_expiry, reprocess, transfer, last_mod, ? \
+             acknowledged, attempts, next_attempt_time, lease_owner, lease_expiry, reprocess, transfer, last_mod, exptime, timings, ? \
              FROM koa_status WHERE id = ?",
             now(),
             id
@@ -428,7 +435,7 @@ impl Db {
             "UPDATE koa_status SET status_code = NULL, status_code_ipac = NULL, status_message = NULL, process_dir = NULL, \
              archive_dir = NULL, process_start_time = NULL, process_end_time = NULL, xfr_start_time = NULL, \
              xfr_end_time = NULL, ipac_notify_time = NULL, ipac_response_time = NULL, stage_time = NULL, filesize_mb = NULL, \
-             archsize_mb = NULL, koaimtyp = NULL, semid = NULL, acknowledged = 0, creation_time = ?, reprocess = 1 \
+             archsize_mb = NULL, koaimtyp = NULL, semid = NULL, exptime = NULL, timings = NULL, acknowledged = 0, creation_time = ?, reprocess = 1 \
              WHERE id = ?",
             now(),
             id
@@ -514,7 +521,8 @@ impl Db {
             "UPDATE koa_status SET status = COALESCE(?, status), status_code = ?, status_message = ?, \
              process_dir = COALESCE(?, process_dir), filesize_mb = COALESCE(?, filesize_mb), \
              archsize_mb = COALESCE(?, archsize_mb), koaimtyp = COALESCE(?, koaimtyp), semid = COALESCE(?, semid), \
-             propint = COALESCE(?, propint), process_end_time = ?, lease_owner = NULL, lease_expiry = NULL WHERE id = ?",
+             propint = COALESCE(?, propint), exptime = COALESCE(?, exptime), timings = COALESCE(?, timings), \
+             process_end_time = ?, lease_owner = NULL, lease_expiry = NULL WHERE id = ?",
             o.status.map(Status::as_str),
             o.status_code.as_deref(),
             o.status_message.as_deref(),
@@ -524,6 +532,8 @@ impl Db {
             o.koaimtyp.as_deref(),
             o.semid.as_deref(),
             o.propint,
+            o.exptime,
+            o.timings.as_deref(),
             now(),
             id
         )?;
@@ -610,7 +620,7 @@ impl Db {
             "SELECT id, level, koaid, instrument, service, utdatetime, status, status_code, status_message, ofname, stage_file, \
              process_dir, creation_time, process_start_time, process_end_time, xfr_start_time, xfr_end_time, filesize_mb, \
              archsize_mb, koaimtyp, semid, propint, md5, acknowledged, attempts, reprocess, transfer, lease_owner, lease_expiry, \
-             archive_dir, status_code_ipac, ipac_notify_time, ipac_response_time \
+             archive_dir, status_code_ipac, ipac_notify_time, ipac_response_time, exptime, timings \
              FROM koa_status_history WHERE id = ? ORDER BY history_id",
             id
         )?)
@@ -669,3 +679,4 @@ mod tests {
 }
 
 pub mod queue;
+pub mod reports;

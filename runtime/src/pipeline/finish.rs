@@ -77,6 +77,17 @@ impl Job<'_> {
             semid: self.semid(),
             // spec §10.1 step 7: only a non-default period is recorded
             propint: propint.filter(|p| *p != 18),
+            exptime: ["ELAPTIME", "EXPTIME", "ITIME", "TRUITIME"].iter().find_map(|k| match primary.and_then(|h| h.value(k)) {
+                Some(HValue::Float(x)) if x.is_finite() => Some(*x),
+                Some(HValue::Int(i)) => Some(*i as f64),
+                Some(HValue::Text(t)) => t.trim().parse::<f64>().ok().filter(|x| x.is_finite()),
+                _ => None,
+            }),
+            timings: (!self.timings.is_empty()).then(|| {
+                let m: serde_json::Map<String, serde_json::Value> =
+                    self.timings.iter().map(|(k, v)| (k.clone(), serde_json::json!((v * 1e4).round() / 1e4))).collect();
+                serde_json::Value::Object(m).to_string()
+            }),
         };
         if !self.opts.dry_run {
             if let Err(e) = self.a.block(self.a.db.finish(self.id, &outcome)) {

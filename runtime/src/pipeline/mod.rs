@@ -21,6 +21,7 @@ mod finish;
 pub mod identify;
 pub mod inspect;
 pub mod jobhost;
+mod koapi;
 mod load;
 mod preview;
 mod publish;
@@ -324,6 +325,7 @@ impl<'a> Job<'a> {
         self.timed("tables", Self::step_tables)?;
         self.timed("publish", Self::step_publish)?;
         self.timed("transfer", Self::step_transfer)?;
+        self.timed("koapi", Self::step_koapi)?;
         Ok(())
     }
 
