@@ -116,6 +116,8 @@ pub struct Daemon {
     pub http_listen: Option<String>,
     /// Token that allows acknowledging errors on the status page.
     pub http_token: Option<String>,
+    /// How often heartbeats and silent instruments are checked (s).
+    pub check_s: f64,
 }
 
 impl Default for Daemon {
@@ -136,6 +138,7 @@ impl Default for Daemon {
             history_url: None,
             http_listen: None,
             http_token: None,
+            check_s: 60.0,
         }
     }
 }
@@ -194,6 +197,10 @@ pub struct Service {
     pub files: Vec<String>,
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Alert (SILENT_INSTRUMENT) when the instrument is scheduled, its
+    /// heartbeat is alive and no file came for this many minutes.
+    #[serde(default)]
+    pub silent_minutes: Option<f64>,
 }
 
 fn default_source() -> Source {

@@ -12,6 +12,8 @@ pub mod config;
 pub mod daemon;
 pub mod db;
 pub mod fits;
+pub mod http;
+pub mod metrics;
 pub mod notify;
 pub mod pipeline;
 pub mod report;

@@ -16,7 +16,7 @@ use koa_dep::samples::frames::{self, Size};
 use koa_dep_tests::*;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-fn base(s: &Scratch) -> Config {
+pub(crate) fn base(s: &Scratch) -> Config {
     let mut cfg = s.cfg.clone();
     let f = s.path("services.json");
     std::fs::write(&f, serde_json::to_string(&services()).unwrap()).unwrap();
@@ -27,12 +27,12 @@ fn base(s: &Scratch) -> Config {
     cfg
 }
 
-fn small_nires(n: u32) -> (String, koa_dep::samples::Frame) {
+pub(crate) fn small_nires(n: u32) -> (String, koa_dep::samples::Frame) {
     frames::frame("NIRES", Size::Small, n).unwrap()
 }
 
 /// Start a daemon; returns it, its stop switch and its task.
-async fn start(cfg: Config) -> (Arc<Daemon>, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>) {
+pub(crate) async fn start(cfg: Config) -> (Arc<Daemon>, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>) {
     let d = Arc::new(Daemon::new(cfg).await.expect("daemon"));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let d2 = d.clone();
@@ -45,7 +45,7 @@ async fn start(cfg: Config) -> (Arc<Daemon>, tokio::sync::oneshot::Sender<()>, t
     (d, tx, task)
 }
 
-async fn count(d: &Daemon, s: Status) -> i64 {
+pub(crate) async fn count(d: &Daemon, s: Status) -> i64 {
     d.db().count_status(s).await.unwrap()
 }
 
@@ -128,6 +128,7 @@ fn ktl_poller_formats_paths_and_does_not_skip_the_first_broadcast() {
         history_table: None,
         files: vec![],
         enabled: true,
+        silent_minutes: None,
     }];
     let out = s.path("sdata/nires/2024mar15");
     std::fs::create_dir_all(&out).unwrap();
@@ -196,6 +197,7 @@ fn mktl_subscriber_queues_published_files() {
             history_table: None,
             files: vec![],
             enabled: true,
+            silent_minutes: None,
         }];
         let (d, stop, task) = start(cfg).await;
         let mut names = Vec::new();
@@ -235,7 +237,7 @@ fn mktl_subscriber_queues_published_files() {
 }
 
 /// A minimal SMTP server: accepts every message, sends each one's text to `tx`.
-async fn smtp_server(tx: tokio::sync::mpsc::UnboundedSender<String>) -> u16 {
+pub(crate) async fn smtp_server(tx: tokio::sync::mpsc::UnboundedSender<String>) -> u16 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {

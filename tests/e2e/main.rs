@@ -8,4 +8,5 @@ mod daemon;
 mod instruments;
 mod sandbox;
 mod services;
+mod status;
 mod transfer;

@@ -116,6 +116,13 @@ struct Inner {
     accepted_at: Mutex<HashMap<String, Instant>>,
     finished: Mutex<Vec<Finished>>,
     pub counters: Counters,
+    /// When each service last had a file accepted.
+    last_file: Mutex<HashMap<String, Instant>>,
+    /// Services found silent at the last check.
+    silent: Mutex<HashSet<String>>,
+    started: Instant,
+    /// Where the status page listens.
+    http_addr: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 impl Daemon {
@@ -153,6 +160,10 @@ impl Daemon {
                 accepted_at: Mutex::new(HashMap::new()),
                 finished: Mutex::new(Vec::new()),
                 counters: Counters::default(),
+                last_file: Mutex::new(HashMap::new()),
+                silent: Mutex::new(HashSet::new()),
+                started: Instant::now(),
+                http_addr: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -167,6 +178,16 @@ impl Daemon {
 
     pub fn counters(&self) -> &Counters {
         &self.inner.counters
+    }
+
+    /// The status page's address once it listens (`daemon.http_listen`).
+    pub fn http_addr(&self) -> Option<std::net::SocketAddr> {
+        self.inner.http_addr.get().copied()
+    }
+
+    /// Services as the status page shows them.
+    pub fn services_view(&self) -> Vec<crate::http::ServiceView> {
+        crate::http::DaemonView::services(&*self.inner)
     }
 
     /// Jobs finished so far (drained).
@@ -204,6 +225,12 @@ impl Daemon {
             Ok(n) if n > 0 => tracing::warn!("{n} jobs with expired leases back in the queue"),
             Ok(_) => {}
             Err(e) => tracing::warn!("lease check failed: {e}"),
+        }
+        if let Some(listen) = inner.cfg.daemon.http_listen.clone() {
+            let state = Arc::new(crate::http::StatusState { archiver: inner.archiver.clone(), daemon: Some(inner.clone()) });
+            let addr = crate::http::serve(&listen, state, inner.stop.subscribe()).await?;
+            tracing::info!("status page on http://{addr}/");
+            let _ = inner.http_addr.set(addr);
         }
         let mut tasks = JoinSet::new();
         let (tx, mut rx) = mpsc::channel::<Broadcast>(1024);
@@ -466,6 +493,7 @@ impl Inner {
     fn accept(&self, service: &Service, path: &str) -> anyhow::Result<u64> {
         let seq = lock(&self.journal).append(&service.name, &service.instrument, path, service.transfer, sources::now_secs())?;
         lock(&self.accepted_at).insert(path.to_string(), Instant::now());
+        lock(&self.last_file).insert(service.name.clone(), Instant::now());
         Counters::bump(&self.counters.accepted);
         self.replay.notify_one();
         Ok(seq)
@@ -692,23 +720,48 @@ impl Inner {
         .unwrap_or(true)
     }
 
+    /// Allowance of a service's heartbeat: three periods (each already the
+    /// spec's listed seconds + 2), at least a minute.
+    fn heartbeat_limit(s: &Service) -> Option<Duration> {
+        s.heartbeat.as_ref()?;
+        Some(Duration::from_secs_f64(s.heartbeat_s? * 3.0).max(Duration::from_secs(60)))
+    }
+
     async fn heartbeat_loop(&self) {
-        let start = Instant::now();
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        let mut tick = tokio::time::interval(Duration::from_secs_f64(self.cfg.daemon.check_s.max(0.05)));
+        tick.tick().await;
         loop {
             tick.tick().await;
             for s in self.cfg.service.iter().filter(|s| s.enabled) {
-                let (Some(kw), Some(period)) = (&s.heartbeat, s.heartbeat_s) else { continue };
-                // `period` already holds the spec's listed seconds + 2; allow three periods
-                let limit = Duration::from_secs_f64(period * 3.0).max(Duration::from_secs(60));
-                let last = lock(&self.heartbeats).get(&s.name).copied().unwrap_or(start);
-                if last.elapsed() > limit {
-                    let text = format!("{}: heartbeat {kw} silent for {:.0} s", s.name, last.elapsed().as_secs_f64());
-                    if self.scheduled(&s.instrument).await {
-                        self.report(&s.instrument, "KTL_SERVICE_CHECK_FAIL", &text).await;
-                    } else {
-                        tracing::info!("{text} ({} offline and not scheduled: no mail)", s.instrument);
+                let mut alive = true;
+                if let (Some(kw), Some(limit)) = (&s.heartbeat, Self::heartbeat_limit(s)) {
+                    let last = lock(&self.heartbeats).get(&s.name).copied().unwrap_or(self.started);
+                    if last.elapsed() > limit {
+                        alive = false;
+                        let text = format!("{}: heartbeat {kw} silent for {:.0} s", s.name, last.elapsed().as_secs_f64());
+                        if self.scheduled(&s.instrument).await {
+                            self.report(&s.instrument, "KTL_SERVICE_CHECK_FAIL", &text).await;
+                        } else {
+                            tracing::info!("{text} ({} offline and not scheduled: no mail)", s.instrument);
+                        }
                     }
+                }
+                // scheduled, alive, and no file for silent_minutes
+                let silent = match s.silent_minutes {
+                    Some(m) if alive => {
+                        let last = lock(&self.last_file).get(&s.name).copied().unwrap_or(self.started);
+                        last.elapsed() > Duration::from_secs_f64(m * 60.0) && self.scheduled(&s.instrument).await
+                    }
+                    _ => false,
+                };
+                if silent {
+                    let last = lock(&self.last_file).get(&s.name).copied().unwrap_or(self.started);
+                    let text = format!("{}: no new file for {:.0} min while scheduled and alive", s.name, last.elapsed().as_secs_f64() / 60.0);
+                    tracing::warn!("SILENT_INSTRUMENT {text}");
+                    self.report(&s.instrument, "SILENT_INSTRUMENT", &text).await;
+                    lock(&self.silent).insert(s.name.clone());
+                } else {
+                    lock(&self.silent).remove(&s.name);
                 }
             }
             tracing::info!("alive: {:?}", self.counters.snapshot());
@@ -753,6 +806,42 @@ impl Inner {
                 Err(e) => tracing::warn!("backfill of {}: {e}", s.name),
             }
         }
+    }
+}
+
+impl crate::http::DaemonView for Inner {
+    fn name(&self) -> String {
+        self.owner.clone()
+    }
+
+    fn services(&self) -> Vec<crate::http::ServiceView> {
+        let beats = lock(&self.heartbeats).clone();
+        let files = lock(&self.last_file).clone();
+        let silent = lock(&self.silent).clone();
+        self.cfg
+            .service
+            .iter()
+            .filter(|s| s.enabled)
+            .map(|s| {
+                let beat = beats.get(&s.name).map(|t| t.elapsed());
+                crate::http::ServiceView {
+                    name: s.name.clone(),
+                    instrument: s.instrument.clone(),
+                    heartbeat_age_s: beat.map(|d| d.as_secs_f64()),
+                    last_file_age_s: files.get(&s.name).map(|t| t.elapsed().as_secs_f64()),
+                    alive: Self::heartbeat_limit(s).map(|limit| beat.unwrap_or_else(|| self.started.elapsed()) <= limit),
+                    silent: silent.contains(&s.name),
+                }
+            })
+            .collect()
+    }
+
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        self.counters.snapshot()
+    }
+
+    fn memory(&self) -> (u64, u64) {
+        (self.admission.used(), self.cfg.daemon.memory_budget_mib << 20)
     }
 }
 

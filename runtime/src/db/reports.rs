@@ -18,6 +18,16 @@ pub struct CodeGroup {
     pub newest_id: i64,
 }
 
+/// Row counts of one (level, instrument, status, code).
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow, serde::Serialize)]
+pub struct StatusCount {
+    pub level: i64,
+    pub instrument: String,
+    pub status: String,
+    pub status_code: Option<String>,
+    pub count: i64,
+}
+
 /// One `koapi_send` row.
 #[derive(Clone, Debug, PartialEq, sqlx::FromRow, serde::Serialize)]
 pub struct KoapiRow {
@@ -48,6 +58,22 @@ impl Db {
             instrument,
             instrument
         )?)
+    }
+
+    /// Counts of every (level, instrument, status, code) (metrics, status page).
+    pub async fn status_counts(&self) -> DbResult<Vec<StatusCount>> {
+        Ok(fetch!(
+            self,
+            StatusCount,
+            fetch_all,
+            "SELECT level, instrument, status, status_code, COUNT(*) AS count FROM koa_status \
+             GROUP BY level, instrument, status, status_code ORDER BY level, instrument, status, status_code"
+        )?)
+    }
+
+    /// The newest rows (status page).
+    pub async fn recent(&self, limit: i64) -> DbResult<Vec<StatusRow>> {
+        Ok(fetch!(self, StatusRow, fetch_all, const_format_row!("ORDER BY id DESC LIMIT ?"), limit)?)
     }
 
     /// Jobs still QUEUED, PROCESSING or TRANSFERRING that were created before `before`.

@@ -123,12 +123,14 @@ pub struct Archiver {
     pub sandbox: Arc<Sandbox>,
     pub services: Arc<dyn Services>,
     pub rt: tokio::runtime::Handle,
+    /// Latency histograms and failure counters of the jobs run here.
+    pub metrics: Arc<crate::metrics::Metrics>,
     tables: Mutex<HashMap<String, Arc<KeywordTable>>>,
 }
 
 impl Archiver {
     pub fn new(cfg: Config, db: Db, sandbox: Arc<Sandbox>, services: Arc<dyn Services>, rt: tokio::runtime::Handle) -> Self {
-        Archiver { cfg, db, sandbox, services, rt, tables: Mutex::new(HashMap::new()) }
+        Archiver { cfg, db, sandbox, services, rt, metrics: Arc::default(), tables: Mutex::new(HashMap::new()) }
     }
 
     /// The keyword table of an instrument (cached).
@@ -162,7 +164,11 @@ impl Archiver {
                 .unwrap_or_else(|| "unknown panic".into());
             job.diag(Severity::Error, "CODE_ERROR", "internal", format!("internal error: {what}"));
         }
-        job.finish()
+        let report = job.finish();
+        if !opts.dry_run {
+            self.metrics.record(&report);
+        }
+        report
     }
 
     /// Archive one file from the command line: reuse the newest level-0 row of

@@ -348,6 +348,7 @@ pub fn watch_services<'a>(incoming: &Path, instruments: impl IntoIterator<Item =
                 history_table: None,
                 files: vec![format!("{}/**/*.fits", dir.display())],
                 enabled: true,
+                silent_minutes: None,
             }
         })
         .collect()

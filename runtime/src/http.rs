@@ -1,0 +1,380 @@
+//! The daemon's status server (axum): `/` a page of instruments, recent
+//! files with their preview thumbnails and outstanding errors (with an
+//! acknowledge button when the page was opened with the configured token;
+//! read-only otherwise), `/preview/{id}` the thumbnail of a row, `POST /ack`
+//! (token-protected), `/metrics` in Prometheus text format, `/healthz`.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::extract::{Form, Path as UrlPath, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::metrics::{family, sample};
+use crate::pipeline::Archiver;
+
+/// One service as the daemon sees it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ServiceView {
+    pub name: String,
+    pub instrument: String,
+    /// Seconds since the last heartbeat broadcast (None: no heartbeat keyword, or none yet).
+    pub heartbeat_age_s: Option<f64>,
+    /// Seconds since the last accepted file (None: none since start).
+    pub last_file_age_s: Option<f64>,
+    /// Heartbeat within its allowance.
+    pub alive: Option<bool>,
+    /// Scheduled, alive and no file for longer than the service's `silent_minutes`.
+    pub silent: bool,
+}
+
+/// What the daemon shows on the page and in `/metrics`.
+pub trait DaemonView: Send + Sync {
+    fn name(&self) -> String;
+    fn services(&self) -> Vec<ServiceView>;
+    fn counters(&self) -> Vec<(&'static str, u64)>;
+    /// Estimated memory of the running jobs and the budget (bytes).
+    fn memory(&self) -> (u64, u64);
+}
+
+pub struct StatusState {
+    pub archiver: Arc<Archiver>,
+    pub daemon: Option<Arc<dyn DaemonView>>,
+}
+
+impl StatusState {
+    fn token_ok(&self, given: Option<&str>) -> bool {
+        match (self.archiver.cfg.daemon.http_token.as_deref(), given) {
+            (Some(want), Some(got)) if !want.is_empty() => constant_time_eq(want.as_bytes(), got.as_bytes()),
+            _ => false,
+        }
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+pub fn router(state: Arc<StatusState>) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/preview/{id}", get(preview))
+        .route("/ack", post(ack))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .with_state(state)
+}
+
+/// Bind `listen` and serve until `stop` turns true; returns the bound address.
+pub async fn serve(listen: &str, state: Arc<StatusState>, mut stop: tokio::sync::watch::Receiver<bool>) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("status page on {listen}: {e}"))?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let shutdown = async move {
+            while !*stop.borrow() {
+                if stop.changed().await.is_err() {
+                    break;
+                }
+            }
+        };
+        if let Err(e) = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await {
+            tracing::warn!("status page: {e}");
+        }
+    });
+    Ok(addr)
+}
+
+#[derive(serde::Deserialize, Default)]
+struct PageQuery {
+    token: Option<String>,
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}
+
+fn age(s: Option<f64>) -> String {
+    match s {
+        None => "—".into(),
+        Some(s) if s < 120.0 => format!("{s:.0} s"),
+        Some(s) if s < 7200.0 => format!("{:.0} min", s / 60.0),
+        Some(s) => format!("{:.1} h", s / 3600.0),
+    }
+}
+
+async fn page(State(st): State<Arc<StatusState>>, Query(q): Query<PageQuery>) -> Response {
+    let db = &st.archiver.db;
+    let (counts, groups, recent) = match tokio::try_join!(db.status_counts(), db.code_groups(false, None), db.recent(50)) {
+        Ok(v) => v,
+        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, Html(format!("<h1>koa-dep</h1><p>database: {}</p>", esc(&e.to_string())))).into_response(),
+    };
+    let can_ack = st.token_ok(q.token.as_deref());
+    let token = q.token.clone().filter(|_| can_ack).unwrap_or_default();
+    let name = st.daemon.as_ref().map(|d| d.name()).unwrap_or_else(|| "koa-dep".into());
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!doctype html><html lang=en><head><meta charset=utf-8><meta http-equiv=refresh content=60><title>koa-dep {n}</title>\
+         <style>body{{font-family:sans-serif;margin:1.5em}}table{{border-collapse:collapse;margin-bottom:1.5em}}\
+         td,th{{border:1px solid #ccc;padding:.2em .5em;text-align:left}}.ERROR,.bad{{color:#b00}}.INVALID{{color:#a60}}\
+         .COMPLETE,.TRANSFERRED,.ok{{color:#070}}img{{max-height:64px}}</style></head><body>\
+         <h1>koa-dep <span id=daemon>{n}</span></h1><p>{now} UT · {mode}</p>",
+        n = esc(&name),
+        now = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S"),
+        mode = if can_ack { "operator (acknowledge enabled)" } else { "read-only" }
+    );
+    // instruments
+    let mut instruments: std::collections::BTreeMap<String, std::collections::BTreeMap<String, i64>> = Default::default();
+    for c in counts.iter().filter(|c| c.level == 0) {
+        *instruments.entry(c.instrument.to_uppercase()).or_default().entry(c.status.clone()).or_default() += c.count;
+    }
+    let services = st.daemon.as_ref().map(|d| d.services()).unwrap_or_default();
+    for s in &services {
+        instruments.entry(s.instrument.to_uppercase()).or_default();
+    }
+    h.push_str("<h2>Instruments</h2><table id=instruments><tr><th>Instrument</th><th>Services</th><th>Files by status</th></tr>");
+    for (instr, by) in &instruments {
+        let svc: Vec<String> = services
+            .iter()
+            .filter(|s| s.instrument.eq_ignore_ascii_case(instr))
+            .map(|s| {
+                let state = match (s.alive, s.silent) {
+                    (_, true) => "<span class=bad>silent</span>",
+                    (Some(true), _) => "<span class=ok>alive</span>",
+                    (Some(false), _) => "<span class=bad>no heartbeat</span>",
+                    (None, _) => "",
+                };
+                format!("{} {state} (heartbeat {}, last file {})", esc(&s.name), age(s.heartbeat_age_s), age(s.last_file_age_s))
+            })
+            .collect();
+        let files: Vec<String> = by.iter().map(|(k, v)| format!("<span class={k}>{k} {v}</span>")).collect();
+        let _ = write!(h, "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", esc(instr), svc.join("<br>"), files.join(", "));
+    }
+    h.push_str("</table>");
+    // errors
+    h.push_str("<h2>Outstanding errors and warnings</h2>");
+    if groups.is_empty() {
+        h.push_str("<p id=no-errors>none</p>");
+    } else {
+        h.push_str("<table id=errors><tr><th>Instrument</th><th>Status</th><th>Code</th><th>Files</th><th>Newest</th><th></th></tr>");
+        for g in &groups {
+            let code = g.status_code.clone().unwrap_or_default();
+            let button = if can_ack && !code.is_empty() {
+                format!(
+                    "<form method=post action=/ack><input type=hidden name=token value=\"{}\"><input type=hidden name=code value=\"{}\">\
+                     <input type=hidden name=instrument value=\"{}\"><button type=submit class=ack>Acknowledge</button></form>",
+                    esc(&token),
+                    esc(&code),
+                    esc(&g.instrument)
+                )
+            } else {
+                String::new()
+            };
+            let _ = write!(
+                h,
+                "<tr class=error-row><td>{}</td><td class={}>{}</td><td class=code>{}</td><td>{}</td><td>{}</td><td>{button}</td></tr>",
+                esc(&g.instrument),
+                esc(&g.status),
+                esc(&g.status),
+                esc(&code),
+                g.count,
+                g.newest_id
+            );
+        }
+        h.push_str("</table>");
+    }
+    // recent files
+    h.push_str("<h2>Recent files</h2><table id=recent><tr><th>Id</th><th>Instrument</th><th>KOAID</th><th>Status</th><th>Code</th><th>Finished</th><th>Preview</th></tr>");
+    for r in &recent {
+        let thumb = if r.process_dir.is_some() && r.koaid.is_some() && r.level == 0 {
+            format!("<img src=/preview/{} alt=\"preview of {}\" loading=lazy>", r.id, esc(r.koaid.as_deref().unwrap_or("")))
+        } else {
+            String::new()
+        };
+        let _ = write!(
+            h,
+            "<tr class=file><td>{}</td><td>{}</td><td>{}</td><td class={}>{}</td><td>{}</td><td>{}</td><td>{thumb}</td></tr>",
+            r.id,
+            esc(&r.instrument),
+            esc(r.koaid.as_deref().unwrap_or(&r.ofname)),
+            esc(&r.status),
+            esc(&r.status),
+            esc(r.status_code.as_deref().unwrap_or("")),
+            r.process_end_time.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default()
+        );
+    }
+    h.push_str("</table><p><a href=/metrics>metrics</a> · <a href=/healthz>health</a></p></body></html>");
+    Html(h).into_response()
+}
+
+/// The first JPEG of a row's KOAID in its product folder, if that folder is
+/// inside the archive root.
+fn preview_path(root: &Path, process_dir: &str, koaid: &str) -> Option<PathBuf> {
+    let root = root.canonicalize().ok()?;
+    let dir = Path::new(process_dir).canonicalize().ok()?;
+    if !dir.starts_with(&root) {
+        return None;
+    }
+    let exact = dir.join(format!("{koaid}.jpg"));
+    if exact.is_file() {
+        return Some(exact);
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg") && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(koaid)))
+        .collect();
+    found.sort();
+    found.into_iter().next()
+}
+
+async fn preview(State(st): State<Arc<StatusState>>, UrlPath(id): UrlPath<i64>) -> Response {
+    let row = match st.archiver.db.get(id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return StatusCode::NOT_FOUND.into_response(),
+        Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    };
+    let (Some(dir), Some(koaid)) = (row.process_dir, row.koaid) else { return StatusCode::NOT_FOUND.into_response() };
+    match preview_path(&st.archiver.cfg.archive.root, &dir, &koaid).map(std::fs::read) {
+        Some(Ok(bytes)) => ([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "max-age=3600")], bytes).into_response(),
+        _ => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct AckForm {
+    token: Option<String>,
+    code: Option<String>,
+    instrument: Option<String>,
+    id: Option<i64>,
+}
+
+async fn ack(State(st): State<Arc<StatusState>>, Form(f): Form<AckForm>) -> Response {
+    if !st.token_ok(f.token.as_deref()) {
+        return (StatusCode::FORBIDDEN, "acknowledging needs the operator token\n").into_response();
+    }
+    let db = &st.archiver.db;
+    let done = match (&f.id, f.code.as_deref().filter(|c| !c.is_empty())) {
+        (Some(id), _) => db.acknowledge(&[*id]).await,
+        (None, Some(code)) => db.acknowledge_code(code, f.instrument.as_deref().filter(|i| !i.is_empty())).await,
+        (None, None) => return (StatusCode::BAD_REQUEST, "give an id or a code\n").into_response(),
+    };
+    match done {
+        Ok(n) => {
+            tracing::info!("status page: {n} rows acknowledged ({:?} {:?} {:?})", f.id, f.code, f.instrument);
+            let back = format!("/?token={}", f.token.as_deref().map(urlencode).unwrap_or_default());
+            Redirect::to(&back).into_response()
+        }
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("database: {e}\n")).into_response(),
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn metrics(State(st): State<Arc<StatusState>>) -> Response {
+    let mut out = String::new();
+    match st.archiver.db.status_counts().await {
+        Ok(counts) => {
+            family(&mut out, "koa_dep_files", "gauge", "koa_status rows by level, instrument, status and code.");
+            for c in &counts {
+                let level = c.level.to_string();
+                let code = c.status_code.clone().unwrap_or_default();
+                sample(&mut out, "koa_dep_files", &[("level", &level), ("instrument", &c.instrument), ("status", &c.status), ("code", &code)], c.count as f64);
+            }
+            family(&mut out, "koa_dep_queue_depth", "gauge", "Jobs waiting in the queue, by level.");
+            let mut depth: std::collections::BTreeMap<i64, i64> = Default::default();
+            for c in counts.iter().filter(|c| c.status == "QUEUED") {
+                *depth.entry(c.level).or_default() += c.count;
+            }
+            for level in 0..=2 {
+                depth.entry(level).or_default();
+            }
+            for (l, n) in depth {
+                sample(&mut out, "koa_dep_queue_depth", &[("level", &l.to_string())], n as f64);
+            }
+            family(&mut out, "koa_dep_database_up", "gauge", "Whether the job store answered.");
+            sample(&mut out, "koa_dep_database_up", &[], 1.0);
+        }
+        Err(_) => {
+            family(&mut out, "koa_dep_database_up", "gauge", "Whether the job store answered.");
+            sample(&mut out, "koa_dep_database_up", &[], 0.0);
+        }
+    }
+    st.archiver.metrics.render(&mut out);
+    if let Some(d) = &st.daemon {
+        for (name, v) in d.counters() {
+            let metric = format!("koa_dep_daemon_{name}_total");
+            family(&mut out, &metric, "counter", &format!("Daemon count of {name}."));
+            sample(&mut out, &metric, &[], v as f64);
+        }
+        let (used, budget) = d.memory();
+        family(&mut out, "koa_dep_admitted_memory_bytes", "gauge", "Estimated memory of the running jobs.");
+        sample(&mut out, "koa_dep_admitted_memory_bytes", &[], used as f64);
+        family(&mut out, "koa_dep_memory_budget_bytes", "gauge", "Memory budget of the running jobs.");
+        sample(&mut out, "koa_dep_memory_budget_bytes", &[], budget as f64);
+        family(&mut out, "koa_dep_service_heartbeat_age_seconds", "gauge", "Seconds since each service's last heartbeat.");
+        let services = d.services();
+        for s in services.iter() {
+            if let Some(a) = s.heartbeat_age_s {
+                sample(&mut out, "koa_dep_service_heartbeat_age_seconds", &[("service", &s.name), ("instrument", &s.instrument)], a);
+            }
+        }
+        family(&mut out, "koa_dep_service_silent", "gauge", "1 when a scheduled, alive service has written no file for its silent_minutes.");
+        for s in services.iter() {
+            sample(&mut out, "koa_dep_service_silent", &[("service", &s.name), ("instrument", &s.instrument)], if s.silent { 1.0 } else { 0.0 });
+        }
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
+}
+
+async fn healthz(State(st): State<Arc<StatusState>>) -> Response {
+    let db = tokio::time::timeout(std::time::Duration::from_secs(5), st.archiver.db.status_counts()).await;
+    let body = |ok: bool, db: &str| serde_json::json!({"status": if ok { "ok" } else { "unhealthy" }, "database": db}).to_string();
+    match db {
+        Ok(Ok(_)) => ([(header::CONTENT_TYPE, "application/json")], body(true, "ok")).into_response(),
+        Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, [(header::CONTENT_TYPE, "application/json")], body(false, &e.to_string())).into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, [(header::CONTENT_TYPE, "application/json")], body(false, "timeout")).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_tokens_and_urls() {
+        assert_eq!(esc("<a href='x'>&\"</a>"), "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;");
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+        assert_eq!(urlencode("a b&c=d"), "a%20b%26c%3Dd");
+    }
+
+    #[test]
+    fn previews_only_from_inside_the_archive() {
+        let root = tempfile::tempdir().unwrap();
+        let lev0 = root.path().join("NIRES/20240315/lev0");
+        std::fs::create_dir_all(&lev0).unwrap();
+        std::fs::write(lev0.join("KP.20240315.1.00_red.jpg"), b"x").unwrap();
+        std::fs::write(lev0.join("KP.20240315.1.00_green.jpg"), b"x").unwrap();
+        assert_eq!(preview_path(root.path(), lev0.to_str().unwrap(), "KP.20240315.1.00"), Some(lev0.canonicalize().unwrap().join("KP.20240315.1.00_green.jpg")));
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("K.jpg"), b"x").unwrap();
+        assert_eq!(preview_path(root.path(), outside.path().to_str().unwrap(), "K"), None);
+        let sneaky = format!("{}/../../{}", lev0.display(), outside.path().display());
+        assert_eq!(preview_path(root.path(), &sneaky, "K"), None);
+    }
+}

@@ -1,0 +1,135 @@
+//! The daemon's status server over real HTTP: the page (read-only without
+//! the token, acknowledge buttons with it), preview thumbnails, the
+//! token-protected acknowledgement, `/metrics` and `/healthz`; and the
+//! silent-instrument alert (mailed through a local SMTP server).
+
+use std::time::Duration;
+
+use koa_dep::db::{Outcome, Status};
+use koa_dep::samples::demo::watch_services;
+use koa_dep_tests::*;
+
+use crate::daemon::{base, count, small_nires, smtp_server, start};
+
+#[test]
+fn status_page_metrics_health_and_acknowledgement() {
+    let rt = runtime();
+    let s = Scratch::new();
+    let mut cfg = base(&s);
+    let incoming = s.path("incoming");
+    cfg.service = watch_services(&incoming, ["NIRES"]);
+    cfg.daemon.http_listen = Some("127.0.0.1:0".into());
+    cfg.daemon.http_token = Some("s3cret-token".into());
+    cfg.archive.keyword_tables = Some(repo_keyword_tables());
+    let dir = incoming.join("nires");
+    std::fs::create_dir_all(&dir).unwrap();
+    rt.block_on(async {
+        let (d, stop, task) = start(cfg).await;
+        assert!(wait_until(20, || async { d.http_addr().is_some() }).await, "status page listening");
+        let base_url = format!("http://{}", d.http_addr().unwrap());
+        for n in 0..3 {
+            let (name, f) = small_nires(n);
+            drop_frame(&f, &dir.join(name));
+        }
+        assert!(wait_until(120, || async { count(&d, Status::Complete).await == 3 }).await, "3 frames archived");
+        let rows = d.db().by_status(Status::Complete).await.unwrap();
+        let failed = rows[0].id;
+        d.db().finish(failed, &Outcome { status: Some(Status::Error), status_code: Some("TRANSFER_ERROR".into()), ..Default::default() }).await.unwrap();
+
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let get = |path: String| {
+            let http = http.clone();
+            let url = format!("{base_url}{path}");
+            async move { http.get(url).send().await.unwrap() }
+        };
+        // health
+        let h = get("/healthz".into()).await;
+        assert_eq!(h.status(), 200);
+        let body: serde_json::Value = serde_json::from_str(&h.text().await.unwrap()).unwrap();
+        assert_eq!(body["status"], "ok");
+        // the page, read-only
+        let page = get("/".into()).await.text().await.unwrap();
+        assert!(page.contains("read-only"), "{page}");
+        assert!(page.contains("<td>NIRES</td>"), "instruments table: {page}");
+        assert!(page.contains("TRANSFER_ERROR"), "errors table");
+        assert!(!page.contains("Acknowledge</button>"), "no buttons without the token");
+        assert_eq!(page.matches("<tr class=file>").count(), 3);
+        for r in &rows {
+            assert!(page.contains(&format!("<img src=/preview/{}", r.id)), "thumbnail of {}", r.id);
+        }
+        // a wrong token is read-only too; the right one shows the buttons
+        assert!(!get("/?token=guess".into()).await.text().await.unwrap().contains("Acknowledge</button>"));
+        let operator = get("/?token=s3cret-token".into()).await.text().await.unwrap();
+        assert!(operator.contains("Acknowledge</button>") && operator.contains("acknowledge enabled"));
+        // thumbnails
+        let img = get(format!("/preview/{}", rows[1].id)).await;
+        assert_eq!(img.status(), 200);
+        assert_eq!(img.headers()["content-type"], "image/jpeg");
+        assert_eq!(&img.bytes().await.unwrap()[..3], &[0xFF, 0xD8, 0xFF]);
+        assert_eq!(get("/preview/99999".into()).await.status(), 404);
+        // acknowledging needs the token
+        let form = |token: &str| vec![("token", token.to_string()), ("code", "TRANSFER_ERROR".to_string()), ("instrument", "NIRES".to_string())];
+        let denied = http.post(format!("{base_url}/ack")).form(&form("guess")).send().await.unwrap();
+        assert_eq!(denied.status(), 403);
+        let outstanding = || async { d.db().code_groups(false, None).await.unwrap().iter().any(|g| g.status_code.as_deref() == Some("TRANSFER_ERROR")) };
+        assert!(outstanding().await, "nothing acknowledged");
+        let done = http.post(format!("{base_url}/ack")).form(&form("s3cret-token")).send().await.unwrap();
+        assert_eq!(done.status(), 303);
+        assert_eq!(done.headers()["location"], "/?token=s3cret-token");
+        assert!(!outstanding().await, "acknowledged");
+        assert!(!get("/".into()).await.text().await.unwrap().contains("<td class=code>TRANSFER_ERROR</td>"));
+        // metrics
+        let m = get("/metrics".into()).await;
+        assert!(m.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+        let m = m.text().await.unwrap();
+        for want in [
+            r#"koa_dep_files{level="0",instrument="NIRES",status="COMPLETE",code=""} 2"#,
+            r#"koa_dep_files{level="0",instrument="NIRES",status="ERROR",code="TRANSFER_ERROR"} 1"#,
+            r#"koa_dep_queue_depth{level="0"} 0"#,
+            r#"koa_dep_step_seconds_bucket{instrument="NIRES",step="load",le="+Inf"} 3"#,
+            r#"koa_dep_job_seconds_count{instrument="NIRES"} 3"#,
+            r#"koa_dep_jobs_finished_total{instrument="NIRES",status="COMPLETE",code=""} 3"#,
+            "koa_dep_daemon_queued_total 3",
+            "koa_dep_database_up 1",
+            "# TYPE koa_dep_step_seconds histogram",
+        ] {
+            assert!(m.contains(want), "{want} missing from\n{m}");
+        }
+        stop.send(()).unwrap();
+        task.await.unwrap().unwrap();
+    });
+}
+
+#[test]
+fn a_silent_scheduled_instrument_is_reported_and_clears_with_a_file() {
+    let rt = runtime();
+    let s = Scratch::new();
+    let mut cfg = base(&s);
+    // no schedule service: an unknown schedule counts as scheduled
+    cfg.services.fixture = None;
+    let incoming = s.path("incoming");
+    cfg.service = watch_services(&incoming, ["NIRES"]);
+    cfg.service[0].silent_minutes = Some(0.02);
+    cfg.daemon.check_s = 0.2;
+    let dir = incoming.join("nires");
+    std::fs::create_dir_all(&dir).unwrap();
+    rt.block_on(async {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let port = smtp_server(tx).await;
+        cfg.notify.smtp_host = Some("127.0.0.1".into());
+        cfg.notify.smtp_port = port;
+        cfg.notify.to = vec!["koaadmin@example.org".into()];
+        let (d, stop, task) = start(cfg).await;
+        assert!(!d.services_view()[0].silent, "not silent at start");
+        assert!(wait_until(20, || async { d.services_view()[0].silent }).await, "silent after 1.2 s without a file");
+        let mail = tokio::time::timeout(Duration::from_secs(20), rx.recv()).await.expect("a mail").unwrap();
+        assert!(mail.contains("[NIRES] SILENT_INSTRUMENT"), "{mail}");
+        let (name, f) = small_nires(1);
+        drop_frame(&f, &dir.join(name));
+        assert!(wait_until(60, || async { count(&d, Status::Complete).await == 1 }).await);
+        assert!(wait_until(5, || async { !d.services_view()[0].silent }).await, "a new file clears it");
+        assert!(d.services_view()[0].last_file_age_s.is_some());
+        stop.send(()).unwrap();
+        task.await.unwrap().unwrap();
+    });
+}
