@@ -41,6 +41,27 @@ pub enum Command {
     Report(ReportCmd),
     /// Acknowledge (mark reviewed) errors and warnings by row id or by code.
     Ack(AckArgs),
+    /// Queue a DRP product row (level 1 or 2) for a KOAID; the daemon (or `archive --dbid`) runs it.
+    QueueDrp(QueueDrpArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct QueueDrpArgs {
+    pub instrument: String,
+    #[arg(long)]
+    pub koaid: String,
+    /// 1 or 2.
+    #[arg(long, value_parser = clap::value_parser!(i64).range(1..=2))]
+    pub level: i64,
+    /// The DRP output folder (stored as stage_file).
+    #[arg(long)]
+    pub datadir: PathBuf,
+    /// Service recorded on the row (DRP; DEIMOS real-time JPEGs use RTI).
+    #[arg(long, default_value = "DRP")]
+    pub service: String,
+    /// Do not transfer the products when the row is run.
+    #[arg(long)]
+    pub notransfer: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -331,11 +352,6 @@ pub async fn archive(cfg: Config, args: ArchiveArgs) -> anyhow::Result<i32> {
         Work::Files(f) => f.len(),
         Work::Rows(r) => r.len(),
     };
-    if let Work::Rows(rows) = &work {
-        if let Some(r) = rows.iter().find(|r| r.level != 0) {
-            anyhow::bail!("row {} is level {}: DRP levels are run by the daemon's DRP queue, not by `archive`", r.id, r.level);
-        }
-    }
     let bar = progress(total, args.json);
     let started = std::time::Instant::now();
     let mut reports = Vec::new();
@@ -554,6 +570,28 @@ fn print_report<T: serde::Serialize>(json: bool, v: &T, text: String) -> anyhow:
         print!("{text}");
     }
     Ok(())
+}
+
+/// `koa-dep queue-drp`.
+pub async fn queue_drp(cfg: Config, args: QueueDrpArgs) -> anyhow::Result<i32> {
+    let db = crate::db::Db::connect(&cfg.database.url, cfg.database.max_connections).await?;
+    let instrument = args.instrument.to_uppercase();
+    let datadir = args.datadir.display().to_string();
+    let id = db
+        .insert_job(&crate::db::NewJob {
+            level: args.level,
+            instrument: &instrument,
+            service: Some(&args.service),
+            ofname: &datadir,
+            status: crate::db::Status::Queued,
+            reprocess: false,
+            transfer: !args.notransfer,
+            stage_file: Some(&datadir),
+            koaid: Some(&args.koaid),
+        })
+        .await?;
+    println!("queued level-{} row {id} for {} ({instrument})", args.level, args.koaid);
+    Ok(0)
 }
 
 /// `koa-dep ack`.

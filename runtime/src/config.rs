@@ -246,6 +246,9 @@ pub struct Archive {
     pub corrected_hundredths: bool,
     /// RUNTIME.DEV: metadata existence warnings on, no e-mail.
     pub dev: bool,
+    /// The fixed KCWI level-2 DRP configuration file shipped with every
+    /// level-2 KCWI product set (reference: `kcwi_koarti_lev2.cfg`).
+    pub kcwi_lev2_config: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -304,6 +307,7 @@ impl Default for Archive {
             assign_progname: None,
             corrected_hundredths: false,
             dev: false,
+            kcwi_lev2_config: None,
         }
     }
 }

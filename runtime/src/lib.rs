@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod db;
+pub mod drp;
 pub mod fits;
 pub mod http;
 pub mod metrics;

@@ -62,5 +62,6 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Reconcile(r) => rt.block_on(cli::reconcile(config()?, r)),
         Command::Report(r) => rt.block_on(cli::report(config()?, r)),
         Command::Ack(a) => rt.block_on(cli::ack(config()?, a)),
+        Command::QueueDrp(q) => rt.block_on(cli::queue_drp(config()?, q)),
     }
 }

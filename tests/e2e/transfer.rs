@@ -266,3 +266,120 @@ fn which(prog: &str) -> String {
     assert!(!p.is_empty(), "{prog} is needed for the transfer tests");
     p
 }
+
+/// A level-1/2 row as the DRP side queues it.
+fn drp_row(a: &Archiver, rt: &tokio::runtime::Runtime, instrument: &str, level: i64, koaid: &str, stage: &Path, service: &str) -> i64 {
+    let stage = stage.display().to_string();
+    rt.block_on(a.db.insert_job(&koa_dep::db::NewJob {
+        level,
+        instrument,
+        service: Some(service),
+        ofname: &stage,
+        status: Status::Queued,
+        reprocess: false,
+        transfer: true,
+        stage_file: Some(&stage),
+        koaid: Some(koaid),
+    }))
+    .unwrap()
+}
+
+fn touch(p: &Path, text: &str) {
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+/// A minimal KCWI cube header with its frame number.
+fn kcwi_cube(p: &Path, frameno: i64) {
+    let mut cards = koa_dep::samples::image_cards(true, 16, &[]);
+    cards.push(koa_dep::samples::int("FRAMENO", frameno));
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    koa_dep::samples::Frame { hdus: vec![koa_dep::samples::FrameHdu { cards, data: koa_dep::samples::Data::None }] }.write(p).unwrap();
+}
+
+#[test]
+fn kcwi_level_2_ships_a_night_and_the_last_row_calls_ingest() {
+    let (t, mut cfg) = setup();
+    let conf = t.s.path("drpconf/kcwi_koarti_lev2.cfg");
+    touch(&conf, "[KCWI]\n");
+    cfg.archive.kcwi_lev2_config = Some(conf);
+    let a = archiver(&t.rt, cfg);
+    let data = t.s.path("kcwi/2024mar15");
+    let (k1, k2) = ("KB.20240315.30001.00", "KB.20240315.30500.00");
+    kcwi_cube(&data.join(format!("redux/{k1}_icubed.fits")), 20);
+    kcwi_cube(&data.join(format!("redux/{k2}_icubes.fits")), 21);
+    touch(&data.join("plots/arc_00010_a.png"), "arc");
+    touch(&data.join("plots/sky_00020_b.png"), "sky of 20");
+    touch(&data.join("plots/sky_00021_c.png"), "sky of 21");
+    touch(&data.join("logs/kcwi.log"), "log");
+    touch(&data.join("kcwi.proc"), "proc");
+    let r1 = drp_row(&a, &t.rt, "KCWI", 2, k1, &data.join(format!("{k1}.fits")), "DRP");
+    let r2 = drp_row(&a, &t.rt, "KCWI", 2, k2, &data.join(format!("{k2}.fits")), "DRP");
+    let first = a.run_job(r1, &JobOptions::default());
+    assert_eq!(first.status, Status::Transferred, "{:?}", first.diagnostics);
+    assert!(t.ingest.queries().is_empty(), "the night's other level-2 row has not arrived: no ingest yet");
+    let lev2 = t.s.cfg.archive.root.join("KCWI/20240315/lev2");
+    let remote = t.dest.join("KCWI/20240315/lev2");
+    for rel in [format!("redux/{k1}_icubed.fits"), "plots/arc_00010_a.png".into(), "plots/sky_00020_b.png".into(), "logs/kcwi.log".into(), "kcwi.proc".into(), "kcwi_koarti_lev2.cfg".into(), format!("{k1}.md5sum.table")] {
+        assert!(lev2.join(&rel).is_file(), "{rel} in the level folder");
+        assert!(remote.join(&rel).is_file(), "{rel} at the archive");
+    }
+    assert!(!remote.join("plots/sky_00021_c.png").exists(), "another frame's sky plot is not this KOAID's");
+    assert!(lev2.join("20240315.xfr.table").is_file(), "KCWI level 2: one transfer list per night");
+    let md5 = std::fs::read_to_string(lev2.join(format!("{k1}.md5sum.table"))).unwrap();
+    assert!(md5.lines().any(|l| l.ends_with(&format!("  redux/{k1}_icubed.fits"))), "{md5}");
+    let row = t.rt.block_on(a.db.get(r1)).unwrap().unwrap();
+    assert!(row.archsize_mb.unwrap() > 0.0);
+    let second = a.run_job(r2, &JobOptions::default());
+    assert_eq!(second.status, Status::Transferred, "{:?}", second.diagnostics);
+    assert_eq!(t.ingest.queries(), vec!["instrument=KCWI&ingesttype=lev2&utdate=20240315".to_string()], "one ingest for the night");
+}
+
+#[test]
+fn kpf_level_1_products_and_a_missing_list() {
+    let (t, cfg) = setup();
+    let a = archiver(&t.rt, cfg);
+    let l1 = t.s.path("kpf/L1/20240315");
+    let k = "KP.20240315.12345.67";
+    touch(&l1.join(format!("{k}_L1.fits")), "L1 product");
+    touch(&l1.join("KP.20240315.99999.99_L1.fits"), "another frame");
+    // KPF rows are DRP rows whatever their service says
+    let id = drp_row(&a, &t.rt, "KPF", 1, k, &l1, "kpfdrp");
+    let r = a.run_job(id, &JobOptions::default());
+    assert_eq!(r.status, Status::Transferred, "{:?}", r.diagnostics);
+    let remote = t.dest.join("KPF/20240315/lev1");
+    assert_eq!(std::fs::read_to_string(remote.join(format!("{k}/{k}_L1.fits"))).unwrap(), "L1 product");
+    assert!(!remote.join("KP.20240315.99999.99").exists());
+    assert_eq!(t.ingest.queries(), vec![format!("instrument=KPF&ingesttype=lev1&koaid={k}")]);
+    // a KOAID the DRP wrote nothing for
+    let none = drp_row(&a, &t.rt, "KPF", 1, "KP.20240315.55555.55", &l1, "DRP");
+    let r = a.run_job(none, &JobOptions::default());
+    assert_eq!((r.status, r.status_code.as_deref()), (Status::Error, Some("FILE_NOT_FOUND")), "{:?}", r.diagnostics);
+    // re-running the first row copies nothing new and transfers again (reprocess)
+    let again = a.run_job(id, &JobOptions { reprocess: true, ..Default::default() });
+    assert_eq!(again.status, Status::Transferred, "{:?}", again.diagnostics);
+    assert_eq!(t.ingest.queries().last().unwrap(), &format!("instrument=KPF&ingesttype=lev1&koaid={k}&reingest=true"));
+}
+
+#[test]
+fn deimos_level_0_queues_the_real_time_mosaic_at_level_1() {
+    let (t, cfg) = setup();
+    let a = archiver(&t.rt, cfg);
+    let (name, f) = koa_dep::samples::frames::frame("DEIMOS", koa_dep::samples::frames::Size::Small, 3).unwrap();
+    let p = t.s.path(&format!("sdata1000/deimos/{name}"));
+    f.write(&p).unwrap();
+    let r0 = archive(&t.rt, &a, "DEIMOS", &p, JobOptions { transfer: Some(true), ..Default::default() });
+    assert_eq!(r0.status, Status::Transferred, "{:?}", r0.diagnostics);
+    let koaid = r0.koaid.clone().unwrap();
+    let lev1_rows = t.rt.block_on(a.db.select(&koa_dep::db::Selection { level: 1, instrument: Some("DEIMOS".into()), ..Default::default() })).unwrap();
+    assert_eq!(lev1_rows.len(), 1);
+    let row = &lev1_rows[0];
+    assert_eq!((row.status.as_str(), row.service.as_deref(), row.koaid.as_deref(), row.transfer), ("QUEUED", Some("RTI"), Some(koaid.as_str()), 1));
+    let r1 = a.run_job(row.id, &JobOptions::default());
+    assert_eq!(r1.status, Status::Transferred, "{:?}", r1.diagnostics);
+    let date = koaid.split('.').nth(1).unwrap();
+    let jpg = t.dest.join(format!("DEIMOS/{date}/lev1/{koaid}.jpg"));
+    let bytes = std::fs::read(&jpg).expect("level-1 JPEG at the archive");
+    assert_eq!(&bytes[..3], &[0xFF, 0xD8, 0xFF]);
+    assert!(t.ingest.queries().contains(&format!("instrument=DEIMOS&ingesttype=lev1&koaid={koaid}")), "{:?}", t.ingest.queries());
+}

@@ -602,15 +602,18 @@ impl Inner {
                 break;
             }
             // claim up to the look-ahead
-            while waiting.len() < lookahead {
-                match self.archiver.db.claim(&self.owner, 0, None, lease).await {
+            // level 0 first; DRP rows (levels 1 and 2) when no raw file waits
+            let mut level = 0;
+            while waiting.len() < lookahead && level <= 2 {
+                match self.archiver.db.claim(&self.owner, level, None, lease).await {
                     Ok(Some(row)) => {
                         lock(&self.held).insert(row.id);
-                        let p = row.ofname.clone();
+                        // a DRP row copies files; DEIMOS RTI renders from the lev-0 file
+                        let p = if row.level == 0 { row.ofname.clone() } else { row.stage_file.clone().unwrap_or_default() };
                         let bytes = tokio::task::spawn_blocking(move || admission::estimate_path(Path::new(&p))).await.unwrap_or(0);
                         waiting.push((row, bytes, Instant::now()));
                     }
-                    Ok(None) => break,
+                    Ok(None) => level += 1,
                     Err(e) => {
                         tracing::warn!("queue claim failed: {e}");
                         break;

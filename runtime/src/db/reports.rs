@@ -71,6 +71,22 @@ impl Db {
         )?)
     }
 
+    /// Rows of a level and instrument whose KOAID contains `part`, other
+    /// than `except`, that are not TRANSFERRED (KCWI level-2 ingest batching).
+    pub async fn untransferred_like(&self, level: i64, instrument: &str, part: &str, except: i64) -> DbResult<i64> {
+        let like = format!("%{}%", part.replace('!', "!!").replace('%', "!%").replace('_', "!_"));
+        Ok(scalar!(
+            self,
+            i64,
+            fetch_one,
+            "SELECT COUNT(*) FROM koa_status WHERE level = ? AND instrument = ? AND koaid LIKE ? ESCAPE '!' AND status <> 'TRANSFERRED' AND id <> ?",
+            level,
+            instrument,
+            like,
+            except
+        )?)
+    }
+
     /// The newest rows (status page).
     pub async fn recent(&self, limit: i64) -> DbResult<Vec<StatusRow>> {
         Ok(fetch!(self, StatusRow, fetch_all, const_format_row!("ORDER BY id DESC LIMIT ?"), limit)?)

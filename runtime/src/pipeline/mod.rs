@@ -17,6 +17,7 @@
 
 mod dedupe;
 mod dqa;
+mod drp;
 mod finish;
 pub mod identify;
 pub mod inspect;
@@ -240,6 +241,8 @@ pub(crate) struct Job<'a> {
     pub duplicate_of: Option<i64>,
     /// The products reached the archive (status TRANSFERRED).
     pub transferred: bool,
+    /// Levels 1/2: the products in the level folder (transfer list).
+    pub drp_files: Option<Vec<PathBuf>>,
 }
 
 impl<'a> Job<'a> {
@@ -281,6 +284,7 @@ impl<'a> Job<'a> {
             archsize_mb: None,
             duplicate_of: None,
             transferred: false,
+            drp_files: None,
         }
     }
 
@@ -310,6 +314,9 @@ impl<'a> Job<'a> {
     /// The step sequence.
     fn execute(&mut self) -> StepResult {
         self.timed("record", Self::step_record)?;
+        if self.row.as_ref().is_some_and(|r| r.level > 0) {
+            return self.execute_drp();
+        }
         self.timed("load", Self::step_load)?;
         self.timed("screen", Self::step_screen)?;
         self.timed("identify", Self::step_identify)?;

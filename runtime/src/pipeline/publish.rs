@@ -143,6 +143,8 @@ impl Job<'_> {
         }
         // follow-up rows (DEIMOS RTI level 1), not when reprocessing
         if !self.opts.reprocess {
+            // the level-1 product travels like its level-0 file
+            let transfer = self.opts.transfer.unwrap_or(self.row.as_ref().is_some_and(|r| r.transfer != 0));
             for f in self.followups.clone() {
                 let Followup::QueueLevel((level, service)) = f;
                 let stage = lev0.join(format!("{koaid}.fits")).display().to_string();
@@ -153,7 +155,7 @@ impl Job<'_> {
                     ofname: &stage,
                     status: Status::Queued,
                     reprocess: false,
-                    transfer: false,
+                    transfer,
                     stage_file: Some(&stage),
                     koaid: Some(koaid),
                 }));

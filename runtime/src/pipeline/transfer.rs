@@ -33,7 +33,11 @@ impl Job<'_> {
         let level = row.level;
         let utdatedir = self.utdate.clone().unwrap_or_default().replace('-', "");
         // the published products: everything of the KOAID plus its MD5 table
-        let mut files = crate::tables::product_files(&lev0, &koaid).unwrap_or_default();
+        let kcwi_night = level == 2 && self.instrument == "KCWI";
+        let mut files = match &self.drp_files {
+            Some(f) => f.clone(),
+            None => crate::tables::product_files(&lev0, &koaid).unwrap_or_default(),
+        };
         let md5_table = lev0.join(format!("{koaid}.md5sum.table"));
         files.push(md5_table.clone());
         if files.len() < 2 {
@@ -64,7 +68,9 @@ impl Job<'_> {
         }
         let to = dest.level_dir(&self.instrument, &utdatedir, level);
         let shipped = (|| -> Result<(), TransferError> {
-            let table = transfer::write_xfr_table(&lev0, &format!("{koaid}.xfr.table"), &files)
+            // KCWI level 2: one list per night (spec §17.6)
+            let table_name = if kcwi_night { format!("{utdatedir}.xfr.table") } else { format!("{koaid}.xfr.table") };
+            let table = transfer::write_xfr_table(&lev0, &table_name, &files)
                 .map_err(|e| TransferError::NoFiles(format!("writing the transfer list: {e}")))?;
             transfer::make_dir(&settings, &to)?;
             let said = transfer::rsync(&settings, &lev0, &table, &to)?;
@@ -85,6 +91,17 @@ impl Job<'_> {
             return Err(self.stop(Severity::Error, "QUERY_ERROR", "transfer", e.to_string()));
         }
         self.transferred = true;
+        // KCWI level 2: the night's last row calls the ingest API (spec §17.11)
+        if kcwi_night {
+            match self.a.block(self.a.db.untransferred_like(2, "KCWI", &utdatedir, self.id)) {
+                Ok(0) => {}
+                Ok(n) => {
+                    self.log.info(&format!("{n} more level-2 KCWI rows of {utdatedir} to come: ingest waits for the last"));
+                    return Ok(());
+                }
+                Err(e) => return Err(self.stop(Severity::Error, "QUERY_ERROR", "transfer", e.to_string())),
+            }
+        }
         // the ingest API
         let Some(api) = settings.ingest_api.clone() else {
             if self.a.cfg.archive.dev {
