@@ -490,10 +490,18 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
         println!("dropped {total} frames; waiting for the daemon");
         let mut reports = Vec::new();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
-        while reports.len() < total && std::time::Instant::now() < deadline {
+        // every frame, then what they queued (the DEIMOS level-1 mosaic)
+        loop {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            reports.extend(d.take_finished().into_iter().map(|f| f.report));
+            reports.extend(d.take_finished());
+            let frames_done = reports.iter().filter(|f| f.level == 0).count() >= total;
+            let queued = d.db().count_status(crate::db::Status::Queued).await.unwrap_or(0)
+                + d.db().count_status(crate::db::Status::Processing).await.unwrap_or(0);
+            if (frames_done && queued == 0) || std::time::Instant::now() >= deadline {
+                break;
+            }
         }
+        let reports: Vec<JobReport> = reports.into_iter().map(|f| f.report).collect();
         let _ = stop_tx.send(());
         anyhow::Ok(reports)
     };
@@ -503,7 +511,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
     reports.sort_by_key(|r| r.id);
     print_reports(&reports, false);
     println!("\narchive: {}   database: {}", dir.join("archive").display(), dir.join("koa-dep.db").display());
-    let complete = reports.len() == total && reports.iter().all(|r| r.status != crate::db::Status::Error);
+    let complete = reports.len() >= total && reports.iter().all(|r| r.status != crate::db::Status::Error);
     if reports.len() < total {
         eprintln!("koa-dep demo: only {} of {total} frames were archived", reports.len());
     }

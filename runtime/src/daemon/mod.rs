@@ -83,6 +83,8 @@ impl Counters {
 #[derive(Clone, Debug)]
 pub struct Finished {
     pub report: JobReport,
+    /// Data level of the row (0 raw; 1/2 DRP products).
+    pub level: i64,
     /// Seconds from the trigger (journal time) or the queue insert to the end.
     pub latency_s: f64,
     /// When the job ended.
@@ -652,7 +654,7 @@ impl Inner {
     }
 
     async fn run_one(&self, row: crate::db::StatusRow) {
-        let id = row.id;
+        let (id, level) = (row.id, row.level);
         let a = self.archiver.clone();
         let opts = JobOptions::default();
         let report = match tokio::task::spawn_blocking(move || a.run_job(id, &opts)).await {
@@ -690,7 +692,7 @@ impl Inner {
         } else if report.status == Status::Invalid && self.cfg.notify.warnings {
             self.report(&report.instrument, &code, &describe(&report)).await;
         }
-        lock(&self.finished).push(Finished { report, latency_s, done_at: Instant::now() });
+        lock(&self.finished).push(Finished { report, level, latency_s, done_at: Instant::now() });
     }
 
     async fn report(&self, instrument: &str, code: &str, text: &str) {
