@@ -33,6 +33,7 @@ async fn fresh(kind: &str, name: &'static str) -> String {
                 "koa_dep_t_pipeline" => ("DROP DATABASE IF EXISTS koa_dep_t_pipeline WITH (FORCE)", "CREATE DATABASE koa_dep_t_pipeline"),
                 "koa_dep_t_queue" => ("DROP DATABASE IF EXISTS koa_dep_t_queue WITH (FORCE)", "CREATE DATABASE koa_dep_t_queue"),
                 "koa_dep_t_scale" => ("DROP DATABASE IF EXISTS koa_dep_t_scale WITH (FORCE)", "CREATE DATABASE koa_dep_t_scale"),
+                "koa_dep_t_history" => ("DROP DATABASE IF EXISTS koa_dep_t_history WITH (FORCE)", "CREATE DATABASE koa_dep_t_history"),
                 _ => unreachable!(),
             };
             sqlx::raw_sql(drop).execute(&mut c).await.unwrap();

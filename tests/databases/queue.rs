@@ -331,3 +331,68 @@ fn a_database_outage_mid_burst_loses_nothing() {
         assert_eq!(d.journal_pending(), 0);
     });
 }
+
+/// After downtime the daemon reads the trigger broadcasts since the
+/// service's newest job from a PostgreSQL keyword history (`kbds`-shaped:
+/// time, keyword, ascvalue) and queues what the database does not have.
+#[test]
+fn keyword_history_backfill_after_downtime() {
+    use sqlx::Connection;
+    let rt = runtime();
+    let s = Scratch::new();
+    let history = rt.block_on(fresh("postgres", "koa_dep_t_history"));
+    let dir = s.path("sdata/nires/2024mar15");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (old, seen, missed1, missed2, earlier) = (drop_nires(&dir, 1), drop_nires(&dir, 2), drop_nires(&dir, 3), drop_nires(&dir, 4), drop_nires(&dir, 5));
+    let mut cfg = daemon_cfg(&s, &s.cfg.database.url, "backfill");
+    cfg.daemon.history_url = Some(history.clone());
+    let service: koa_dep::config::Service = serde_json::from_value(serde_json::json!({
+        "name": "nids", "ktl": "nids", "instrument": "NIRES", "trigger": "LASTFILE", "source": "none",
+        "history_table": "kbds_nids",
+    }))
+    .unwrap();
+    cfg.service = vec![service.clone()];
+    let now = chrono::Utc::now().naive_utc();
+    rt.block_on(async {
+        let mut c = sqlx::PgConnection::connect(&history).await.unwrap();
+        sqlx::raw_sql("CREATE TABLE kbds_nids (time TIMESTAMP NOT NULL, keyword TEXT NOT NULL, ascvalue TEXT)").execute(&mut c).await.unwrap();
+        let rows = [
+            (now - chrono::Duration::hours(30), "LASTFILE", old.as_str()),   // before the window
+            (now - chrono::Duration::hours(5), "LASTFILE", earlier.as_str()), // before the newest job: handled then
+            (now - chrono::Duration::hours(3), "LASTFILE", seen.as_str()),   // archived before the stop
+            (now - chrono::Duration::hours(2), "LASTFILE", missed1.as_str()),
+            (now - chrono::Duration::hours(2), "ITERATION", "41"),          // another keyword
+            (now - chrono::Duration::hours(1), "LASTFILE", missed2.as_str()),
+            (now - chrono::Duration::minutes(30), "LASTFILE", ""),           // unpopulated
+        ];
+        for (t, k, v) in rows {
+            sqlx::query("INSERT INTO kbds_nids (time, keyword, ascvalue) VALUES ($1, $2, $3)").bind(t).bind(k).bind(v).execute(&mut c).await.unwrap();
+        }
+        c.close().await.unwrap();
+    });
+    // the file seen before the downtime is in the store, archived 4 hours ago
+    let a = archiver(&rt, cfg.clone());
+    let r = archive(&rt, &a, "NIRES", Path::new(&seen), koa_dep::pipeline::JobOptions::default());
+    assert_eq!(r.status, Status::Complete, "{:?}", r.diagnostics);
+    rt.block_on(async {
+        let db = &a.db;
+        db.set_service_for_test(r.id, "nids", now - chrono::Duration::hours(4)).await.unwrap();
+        let d = Arc::new(Daemon::with_archiver(cfg, a.clone()).unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let d2 = d.clone();
+        let task = tokio::spawn(async move {
+            d2.run(async {
+                let _ = rx.await;
+            })
+            .await
+        });
+        assert!(wait_until(60, || async { d.db().count_status(Status::Complete).await.unwrap() == 3 }).await, "the two missed files archived");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        tx.send(()).unwrap();
+        task.await.unwrap().unwrap();
+        let done: BTreeSet<String> = d.db().by_status(Status::Complete).await.unwrap().into_iter().map(|r| r.ofname).collect();
+        assert_eq!(done, [seen.clone(), missed1.clone(), missed2.clone()].into_iter().collect::<BTreeSet<_>>());
+        assert!(!d.db().known_path(&old).await.unwrap(), "a broadcast before the window is not replayed");
+        assert!(!d.db().known_path(&earlier).await.unwrap(), "the window starts at the service's newest job");
+    });
+}

@@ -580,6 +580,13 @@ impl Db {
         Ok(())
     }
 
+    /// Give a row a service and creation time (to test the backfill window).
+    #[doc(hidden)]
+    pub async fn set_service_for_test(&self, id: i64, service: &str, created: NaiveDateTime) -> DbResult<()> {
+        execute!(self, "UPDATE koa_status SET service = ?, creation_time = ? WHERE id = ?", service, created, id)?;
+        Ok(())
+    }
+
     /// Set the status only.
     pub async fn set_status(&self, id: i64, status: Status) -> DbResult<()> {
         execute!(self, "UPDATE koa_status SET status = ? WHERE id = ?", status.as_str(), id)?;
