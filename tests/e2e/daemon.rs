@@ -388,3 +388,68 @@ fn glob_md5(root: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// Admission by memory: a burst of full-size DEIMOS mosaics (147 MB each)
+/// and a stream of small NIRES frames at the same time. The budget holds
+/// one mosaic at a time; the small frames keep flowing past the mosaics
+/// waiting for room, and the reserved memory never exceeds the budget.
+#[test]
+fn a_deimos_burst_does_not_hold_up_small_frames() {
+    let rt = runtime();
+    let s = Scratch::new();
+    let mut cfg = base(&s);
+    let incoming = s.path("incoming");
+    cfg.service = watch_services(&incoming, ["DEIMOS", "NIRES"]);
+    let staging = s.path("staging");
+    std::fs::create_dir_all(&staging).unwrap();
+    let mut deimos = Vec::new();
+    for n in 0..3 {
+        let (name, f) = frames::frame("DEIMOS", Size::Full, n).unwrap();
+        let p = staging.join(&name);
+        f.write(&p).unwrap();
+        deimos.push(p);
+    }
+    let nires: Vec<_> = (0..12)
+        .map(|n| {
+            let (name, f) = small_nires(100 + n);
+            let p = staging.join(name);
+            f.write(&p).unwrap();
+            p
+        })
+        .collect();
+    let big = koa_dep::daemon::admission::estimate_path(&deimos[0]);
+    let small = koa_dep::daemon::admission::estimate_path(&nires[0]);
+    assert!(big > 3 * small, "a mosaic needs far more than a small frame ({big} vs {small})");
+    // room for one mosaic and two small frames, not for two mosaics
+    cfg.daemon.memory_budget_mib = (big + 2 * small) >> 20;
+    cfg.daemon.max_jobs = Some(2);
+    rt.block_on(async {
+        let (d, stop, task) = start(cfg).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let into = |p: &Path, instr: &str| {
+            let dest = incoming.join(instr).join(p.file_name().unwrap());
+            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+            std::fs::rename(p, dest).unwrap();
+        };
+        for p in &deimos {
+            into(p, "deimos");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        for p in &nires {
+            into(p, "nires");
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        // 15 frames and the 3 DEIMOS level-1 mosaics they queue
+        assert!(wait_until(300, || async { count(&d, Status::Complete).await == 18 }).await, "everything archived");
+        stop.send(()).unwrap();
+        task.await.unwrap().unwrap();
+        let done = d.take_finished();
+        assert!(done.iter().all(|f| f.report.status == Status::Complete));
+        let last_mosaic = done.iter().filter(|f| f.level == 0 && f.report.instrument == "DEIMOS").map(|f| f.done_at).max().unwrap();
+        let small_before = done.iter().filter(|f| f.report.instrument == "NIRES" && f.done_at < last_mosaic).count();
+        assert!(small_before >= 8, "only {small_before} of 12 small frames finished while the mosaics were queued");
+        let (peak, budget) = d.admission_peak();
+        assert!(peak <= budget, "reserved {peak} of a {budget}-byte budget");
+        assert!(peak > big, "a mosaic and small frames ran side by side ({peak} reserved, mosaic {big})");
+    });
+}

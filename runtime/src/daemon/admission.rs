@@ -50,6 +50,8 @@ pub struct Admission {
 struct State {
     used: u64,
     running: usize,
+    /// The most ever reserved at once.
+    peak: u64,
 }
 
 /// A reserved share of the budget, returned on drop.
@@ -76,6 +78,15 @@ impl Admission {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).used
     }
 
+    /// The most memory ever reserved at once.
+    pub fn peak(&self) -> u64 {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).peak
+    }
+
+    pub fn budget(&self) -> u64 {
+        self.budget
+    }
+
     pub fn running(&self) -> usize {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).running
     }
@@ -92,6 +103,7 @@ impl Admission {
         }
         s.used += bytes;
         s.running += 1;
+        s.peak = s.peak.max(s.used);
         Some(Ticket { owner: self.clone(), bytes })
     }
 
@@ -109,6 +121,7 @@ impl Admission {
             if s.used + bytes <= self.budget || s.running == 0 {
                 s.used += bytes;
                 s.running += 1;
+                s.peak = s.peak.max(s.used);
                 out.push(i);
             } else if starving && i == 0 {
                 // nothing overtakes a job that waited too long

@@ -182,6 +182,11 @@ impl Daemon {
         &self.inner.counters
     }
 
+    /// (peak reserved, budget) of the memory admission, bytes.
+    pub fn admission_peak(&self) -> (u64, u64) {
+        (self.inner.admission.peak(), self.inner.admission.budget())
+    }
+
     /// The status page's address once it listens (`daemon.http_listen`).
     pub fn http_addr(&self) -> Option<std::net::SocketAddr> {
         self.inner.http_addr.get().copied()
