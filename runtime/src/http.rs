@@ -189,17 +189,18 @@ async fn page(State(st): State<Arc<StatusState>>, Query(q): Query<PageQuery>) ->
         h.push_str("</table>");
     }
     // recent files
-    h.push_str("<h2>Recent files</h2><table id=recent><tr><th>Id</th><th>Instrument</th><th>KOAID</th><th>Status</th><th>Code</th><th>Finished</th><th>Preview</th></tr>");
+    h.push_str("<h2>Recent files</h2><table id=recent><tr><th>Id</th><th>Level</th><th>Instrument</th><th>KOAID</th><th>Status</th><th>Code</th><th>Finished</th><th>Preview</th></tr>");
     for r in &recent {
-        let thumb = if r.process_dir.is_some() && r.koaid.is_some() && r.level == 0 {
+        let thumb = if r.process_dir.is_some() && r.koaid.is_some() {
             format!("<img src=/preview/{} alt=\"preview of {}\" onload=\"this.dataset.loaded='yes'\">", r.id, esc(r.koaid.as_deref().unwrap_or("")))
         } else {
             String::new()
         };
         let _ = write!(
             h,
-            "<tr class=file><td>{}</td><td>{}</td><td>{}</td><td class={}>{}</td><td>{}</td><td>{}</td><td>{thumb}</td></tr>",
+            "<tr class=file><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class={}>{}</td><td>{}</td><td>{}</td><td>{thumb}</td></tr>",
             r.id,
+            r.level,
             esc(&r.instrument),
             esc(r.koaid.as_deref().unwrap_or(&r.ofname)),
             esc(&r.status),
