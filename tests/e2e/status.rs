@@ -90,6 +90,7 @@ fn status_page_metrics_health_and_acknowledgement() {
             r#"koa_dep_job_seconds_count{instrument="NIRES"} 3"#,
             r#"koa_dep_jobs_finished_total{instrument="NIRES",status="COMPLETE",code=""} 3"#,
             "koa_dep_daemon_queued_total 3",
+            "koa_dep_daemon_accepted_total 3",
             "koa_dep_database_up 1",
             "# TYPE koa_dep_step_seconds histogram",
         ] {

@@ -35,9 +35,10 @@ pub fn start(dir: &Path, pattern: &str, unique: &str, tx: mpsc::Sender<Broadcast
         }
         let complete = matches!(
             ev.kind,
+            // a move within the watched tree is reported as To and again as
+            // Both (inotify's paired cookie): To alone counts, once
             EventKind::Access(AccessKind::Close(AccessMode::Write))
                 | EventKind::Modify(ModifyKind::Name(RenameMode::To))
-                | EventKind::Modify(ModifyKind::Name(RenameMode::Both))
                 | EventKind::Create(CreateKind::File)
         );
         if !complete {
