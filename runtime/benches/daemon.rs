@@ -5,6 +5,7 @@
 //! generated first, then moved into the watched folder all at once (RATE 0,
 //! the default) or RATE per second. Prints files/s over the burst and the
 //! trigger-to-done latency (file appears → row COMPLETE) p50/p95/max.
+//! `KOA_DEP_BENCH_JOBS=N` sets the jobs at once (default: the cores).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -39,6 +40,8 @@ fn main() {
     cfg.services.fixture = Some(fixture);
     cfg.daemon.journal_dir = Some(dir.path().join("journal"));
     cfg.daemon.poll_s = 0.05;
+    // KOA_DEP_BENCH_JOBS: jobs at once (default: the number of cores)
+    cfg.daemon.max_jobs = std::env::var("KOA_DEP_BENCH_JOBS").ok().and_then(|v| v.parse().ok());
     let incoming = dir.path().join("incoming");
     cfg.service = watch_services(&incoming, ["NIRES"]);
     let watched = incoming.join("nires");
