@@ -189,20 +189,12 @@ pub async fn night(cfg: &Config, db: &Db, services: Arc<dyn Services>, utdate: N
     let end = start + std::time::Duration::from_secs(86_400);
     let mut on_disk: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
     let mut known = BTreeSet::new();
-    for s in cfg.service.iter().filter(|s| s.enabled) {
-        for pattern in &s.files {
-            let paths = glob::glob(pattern).map_err(|e| anyhow::anyhow!("service {}: bad glob {pattern:?}: {e}", s.name))?;
-            for p in paths.flatten() {
-                let t = std::fs::metadata(&p).and_then(|m| m.modified());
-                if p.is_file() && t.is_ok_and(|t| t >= start && t < end) {
-                    let text = p.display().to_string();
-                    if db.known_path(&text).await? {
-                        known.insert(text);
-                    }
-                    on_disk.entry(s.instrument.to_uppercase()).or_default().push(p);
-                }
-            }
+    for (s, p) in crate::daemon::reconcile::service_files(cfg, start, Some(end))? {
+        let text = p.display().to_string();
+        if db.known_path(&text).await? {
+            known.insert(text);
         }
+        on_disk.entry(s.instrument.to_uppercase()).or_default().push(p);
     }
     for v in on_disk.values_mut() {
         v.sort();

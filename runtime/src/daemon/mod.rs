@@ -757,15 +757,12 @@ impl Inner {
                     }
                 }
                 // scheduled, alive, and no file for silent_minutes
+                let last = lock(&self.last_file).get(&s.name).copied().unwrap_or(self.started);
                 let silent = match s.silent_minutes {
-                    Some(m) if alive => {
-                        let last = lock(&self.last_file).get(&s.name).copied().unwrap_or(self.started);
-                        last.elapsed() > Duration::from_secs_f64(m * 60.0) && self.scheduled(&s.instrument).await
-                    }
+                    Some(m) if alive => last.elapsed() > Duration::from_secs_f64(m * 60.0) && self.scheduled(&s.instrument).await,
                     _ => false,
                 };
                 if silent {
-                    let last = lock(&self.last_file).get(&s.name).copied().unwrap_or(self.started);
                     let text = format!("{}: no new file for {:.0} min while scheduled and alive", s.name, last.elapsed().as_secs_f64() / 60.0);
                     tracing::warn!("SILENT_INSTRUMENT {text}");
                     self.report(&s.instrument, "SILENT_INSTRUMENT", &text).await;

@@ -229,6 +229,11 @@ macro_rules! scalar {
 }
 
 
+/// Text for a `LIKE … ESCAPE '!'` pattern that matches it literally.
+pub(crate) fn like_literal(s: &str) -> String {
+    s.replace('!', "!!").replace('%', "!%").replace('_', "!_")
+}
+
 /// Timestamp "now" in UTC, second precision as the reference stores it.
 pub fn now() -> NaiveDateTime {
     let n = chrono::Utc::now().naive_utc();
@@ -385,7 +390,7 @@ impl Db {
 
     /// KOAIDs at a level that start with a prefix (`NR.20190615.12571.`).
     pub async fn koaids_like(&self, level: i64, prefix: &str) -> DbResult<Vec<String>> {
-        let pattern = format!("{}%", prefix.replace('!', "!!").replace('%', "!%").replace('_', "!_"));
+        let pattern = format!("{}%", like_literal(prefix));
         Ok(scalar!(
             self,
             String,

@@ -74,7 +74,7 @@ impl Db {
     /// Rows of a level and instrument whose KOAID contains `part`, other
     /// than `except`, that are not TRANSFERRED (KCWI level-2 ingest batching).
     pub async fn untransferred_like(&self, level: i64, instrument: &str, part: &str, except: i64) -> DbResult<i64> {
-        let like = format!("%{}%", part.replace('!', "!!").replace('%', "!%").replace('_', "!_"));
+        let like = format!("%{}%", super::like_literal(part));
         Ok(scalar!(
             self,
             i64,

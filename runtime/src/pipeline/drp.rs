@@ -116,17 +116,10 @@ impl Job<'_> {
         if files.is_empty() {
             return Err(self.stop(Severity::Error, "FILE_NOT_FOUND", "drp_publish", format!("{koaid} level {}: no products", self.level())));
         }
-        let md5_name = dir.join(format!("{koaid}.md5sum.table"));
-        let tmp = dir.join(format!(".{koaid}.md5sum.table.{}.tmp", std::process::id()));
-        let written = crate::tables::md5_table_text(&dir, &files, &self.known_md5).and_then(|text| {
-            std::fs::write(&tmp, text)?;
-            std::fs::rename(&tmp, &md5_name)
-        });
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(self.stop(Severity::Error, "CREATE_MD5_SUM_ERROR", "drp_publish", e.to_string()));
-        }
-        let total: u64 = files.iter().chain(std::iter::once(&md5_name)).filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
+        let (md5_name, total) = match crate::tables::write_md5_table(&dir, &koaid, &files, &self.known_md5) {
+            Ok(t) => t,
+            Err(e) => return Err(self.stop(Severity::Error, "CREATE_MD5_SUM_ERROR", "drp_publish", e.to_string())),
+        };
         self.archsize_mb = Some(total as f64 / 1e6);
         self.products = files.clone();
         self.products.push(md5_name);

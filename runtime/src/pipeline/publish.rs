@@ -14,7 +14,7 @@ use super::{Job, Severity, StepResult};
 use crate::db::{NewJob, Status};
 use crate::fits::{Card, HValue};
 use crate::sandbox::bindings::types::Followup;
-use crate::tables::{md5_table_text, product_files};
+use crate::tables::{product_files, write_md5_table};
 
 fn sync_dir(dir: &Path) {
     if let Ok(d) = std::fs::File::open(dir) {
@@ -103,20 +103,12 @@ impl Job<'_> {
             Ok(f) => f,
             Err(e) => return Err(self.stop(Severity::Error, "CREATE_MD5_SUM_ERROR", "publish", e.to_string())),
         };
-        let md5_name = lev0.join(format!("{koaid}.md5sum.table"));
-        let tmp = lev0.join(format!(".{koaid}.md5sum.table.{}.tmp", std::process::id()));
-        let written = md5_table_text(&lev0, &files, &self.known_md5).and_then(|text| {
-            std::fs::write(&tmp, text)?;
-            std::fs::File::open(&tmp)?.sync_all()?;
-            std::fs::rename(&tmp, &md5_name)
-        });
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(self.stop(Severity::Error, "CREATE_MD5_SUM_ERROR", "publish", e.to_string()));
-        }
+        let (md5_name, total) = match write_md5_table(&lev0, &koaid, &files, &self.known_md5) {
+            Ok(t) => t,
+            Err(e) => return Err(self.stop(Severity::Error, "CREATE_MD5_SUM_ERROR", "publish", e.to_string())),
+        };
         sync_dir(&lev0);
-        self.products.push(md5_name.clone());
-        let total: u64 = files.iter().chain(std::iter::once(&md5_name)).filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
+        self.products.push(md5_name);
         self.archsize_mb = Some(total as f64 / 1e6);
         let _ = self.timed("bookkeeping", |j| {
             j.bookkeeping(&koaid, &lev0);

@@ -84,6 +84,25 @@ pub fn product_files(dir: &Path, koaid: &str) -> std::io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// Write `<dir>/<KOAID>.md5sum.table` for `files` under a temporary name,
+/// fsync it and rename it into place (the commit point of a product set).
+/// Returns its path and the bytes of the files and the table together.
+pub fn write_md5_table(dir: &Path, koaid: &str, files: &[PathBuf], known: &BTreeMap<PathBuf, String>) -> std::io::Result<(PathBuf, u64)> {
+    let name = dir.join(format!("{koaid}.md5sum.table"));
+    let tmp = dir.join(format!(".{koaid}.md5sum.table.{}.tmp", std::process::id()));
+    let written = md5_table_text(dir, files, known).and_then(|text| {
+        std::fs::write(&tmp, text)?;
+        std::fs::File::open(&tmp)?.sync_all()?;
+        std::fs::rename(&tmp, &name)
+    });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    let total = files.iter().chain(std::iter::once(&name)).filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
+    Ok((name, total))
+}
+
 /// Text of `<KOAID>.md5sum.table`: `md5  relative/path` per file. Known MD5s
 /// (computed while writing) are reused instead of re-reading big files.
 pub fn md5_table_text(dir: &Path, files: &[PathBuf], known: &BTreeMap<PathBuf, String>) -> std::io::Result<String> {
