@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use koa_dep::db::{Outcome, Status};
 use koa_dep::pipeline::JobOptions;
-use koa_dep::samples::demo::{Obs, nires, services};
+use koa_dep::samples::demo::{Obs, nires};
 use koa_dep_tests::*;
 
 fn chromium() -> PathBuf {
@@ -38,10 +38,7 @@ fn headless(profile: &Path, url: &str, extra: &[&str]) -> std::process::Output {
 fn the_status_page_renders_in_headless_chromium() {
     let s = Scratch::new();
     let rt = runtime();
-    let mut cfg = s.cfg.clone();
-    let f = s.path("services.json");
-    std::fs::write(&f, serde_json::to_string(&services()).unwrap()).unwrap();
-    cfg.services.fixture = Some(f);
+    let mut cfg = s.with_services();
     cfg.daemon.http_token = Some("operator-token".into());
     let a = archiver(&rt, cfg);
     let mut ids = Vec::new();

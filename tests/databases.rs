@@ -6,7 +6,7 @@
 
 use koa_dep::db::{Db, NewJob, Outcome, Selection, Status};
 use koa_dep::pipeline::JobOptions;
-use koa_dep::samples::demo::{Obs, nires, services};
+use koa_dep::samples::demo::{Obs, nires};
 use koa_dep_tests::*;
 
 #[path = "databases/queue.rs"]
@@ -181,11 +181,8 @@ fn the_pipeline_on_postgres_and_mariadb() {
     for kind in ["postgres", "mysql"] {
         let url = rt.block_on(fresh(kind, "koa_dep_t_pipeline"));
         let s = Scratch::new();
-        let mut cfg = s.cfg.clone();
+        let mut cfg = s.with_services();
         cfg.database.url = url;
-        let f = s.path("services.json");
-        std::fs::write(&f, serde_json::to_string(&services()).unwrap()).unwrap();
-        cfg.services.fixture = Some(f);
         let a = archiver(&rt, cfg);
         let (name, frame) = nires("spec", "object", "C272", &Obs::new("2024-03-15", "08:21:14.52", 17), 1);
         let p = s.path(&format!("sdata/{name}"));

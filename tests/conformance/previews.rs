@@ -47,14 +47,6 @@ fn compare(ours: &Path, theirs: &Path) -> Value {
     serde_json::from_str(py(&["compare", &ours.display().to_string(), &theirs.display().to_string()]).trim()).unwrap()
 }
 
-fn setup(s: &Scratch) -> koa_dep::config::Config {
-    let mut cfg = s.cfg.clone();
-    let f = s.path("services.json");
-    std::fs::write(&f, serde_json::to_string(&koa_dep::samples::demo::services()).unwrap()).unwrap();
-    cfg.services.fixture = Some(f);
-    cfg
-}
-
 /// Archive a file; returns (lev-0 FITS, its JPEG).
 fn archived(s: &Scratch, rt: &tokio::runtime::Runtime, a: &std::sync::Arc<koa_dep::pipeline::Archiver>, instrument: &str, path: &Path) -> (PathBuf, PathBuf) {
     let r = archive(rt, a, instrument, path, JobOptions::default());
@@ -68,7 +60,7 @@ fn archived(s: &Scratch, rt: &tokio::runtime::Runtime, a: &std::sync::Arc<koa_de
 fn nires_and_kcwi_previews_match_the_reference_renderer() {
     let s = Scratch::new();
     let rt = runtime();
-    let a = archiver(&rt, setup(&s));
+    let a = archiver(&rt, s.with_services());
     for (instrument, mode) in [("NIRES", "asinh"), ("KCWI", "histeq")] {
         let (name, f) = frame(instrument, Size::Full, 3).unwrap();
         let input = s.path(&format!("sdata/{}/{name}", instrument.to_lowercase()));
@@ -100,7 +92,7 @@ fn the_gold_nires_jpeg_has_our_size_and_orientation() {
     std::fs::create_dir_all(raw.parent().unwrap()).unwrap();
     py(&["from-jpeg", "--jpeg", &gold.display().to_string(), "--header-from", &header.display().to_string(), "--out", &raw.display().to_string()]);
     let rt = runtime();
-    let mut cfg = setup(&s);
+    let mut cfg = s.with_services();
     cfg.services.fixture = Some(repo().join("tests/fixtures/gold-services.json"));
     let a = archiver(&rt, cfg);
     let (_, ours) = archived(&s, &rt, &a, "NIRES", &raw);

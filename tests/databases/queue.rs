@@ -12,7 +12,7 @@ use koa_dep::config::Config;
 use koa_dep::daemon::Daemon;
 use koa_dep::db::queue::Enqueued;
 use koa_dep::db::{Db, Outcome, Status};
-use koa_dep::samples::demo::{services, watch_services};
+use koa_dep::samples::demo::watch_services;
 use koa_dep::samples::frames::{self, Size};
 use koa_dep_tests::*;
 
@@ -102,12 +102,9 @@ fn the_queue_on_sqlite_postgres_and_mariadb() {
 }
 
 fn daemon_cfg(s: &Scratch, url: &str, name: &str) -> Config {
-    let mut cfg = s.cfg.clone();
+    let mut cfg = s.with_services();
     cfg.database.url = url.to_string();
     cfg.database.max_connections = 4;
-    let f = s.path("services.json");
-    std::fs::write(&f, serde_json::to_string(&services()).unwrap()).unwrap();
-    cfg.services.fixture = Some(f);
     cfg.daemon.name = Some(name.to_string());
     cfg.daemon.journal_dir = Some(s.path(&format!("journal-{name}")));
     cfg.daemon.poll_s = 0.05;
@@ -294,14 +291,7 @@ fn a_database_outage_mid_burst_loses_nothing() {
     std::fs::create_dir_all(&dir).unwrap();
     rt.block_on(async {
         let d = Arc::new(Daemon::new(cfg).await.unwrap());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let d2 = d.clone();
-        let task = tokio::spawn(async move {
-            d2.run(async {
-                let _ = rx.await;
-            })
-            .await
-        });
+        let (tx, task) = spawn_daemon(d.clone());
         tokio::time::sleep(Duration::from_millis(300)).await;
         let mut paths = BTreeSet::new();
         for n in 0..10 {
@@ -378,14 +368,7 @@ fn keyword_history_backfill_after_downtime() {
         let db = &a.db;
         db.set_service_for_test(r.id, "nids", now - chrono::Duration::hours(4)).await.unwrap();
         let d = Arc::new(Daemon::with_archiver(cfg, a.clone()).unwrap());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let d2 = d.clone();
-        let task = tokio::spawn(async move {
-            d2.run(async {
-                let _ = rx.await;
-            })
-            .await
-        });
+        let (tx, task) = spawn_daemon(d.clone());
         assert!(wait_until(60, || async { d.db().count_status(Status::Complete).await.unwrap() == 3 }).await, "the two missed files archived");
         tokio::time::sleep(Duration::from_millis(500)).await;
         tx.send(()).unwrap();

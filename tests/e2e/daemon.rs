@@ -11,16 +11,13 @@ use std::time::Duration;
 use koa_dep::config::{Config, Service, Source};
 use koa_dep::daemon::Daemon;
 use koa_dep::db::Status;
-use koa_dep::samples::demo::{Obs, nires_sized, services, watch_services};
+use koa_dep::samples::demo::{Obs, nires_sized, watch_services};
 use koa_dep::samples::frames::{self, Size};
 use koa_dep_tests::*;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 pub(crate) fn base(s: &Scratch) -> Config {
-    let mut cfg = s.cfg.clone();
-    let f = s.path("services.json");
-    std::fs::write(&f, serde_json::to_string(&services()).unwrap()).unwrap();
-    cfg.services.fixture = Some(f);
+    let mut cfg = s.with_services();
     cfg.daemon.journal_dir = Some(s.path("journal"));
     cfg.daemon.poll_s = 0.05;
     cfg.daemon.accept_roots = vec![s.dir.path().display().to_string()];
@@ -34,14 +31,7 @@ pub(crate) fn small_nires(n: u32) -> (String, koa_dep::samples::Frame) {
 /// Start a daemon; returns it, its stop switch and its task.
 pub(crate) async fn start(cfg: Config) -> (Arc<Daemon>, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>) {
     let d = Arc::new(Daemon::new(cfg).await.expect("daemon"));
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let d2 = d.clone();
-    let task = tokio::spawn(async move {
-        d2.run(async {
-            let _ = rx.await;
-        })
-        .await
-    });
+    let (tx, task) = spawn_daemon(d.clone());
     (d, tx, task)
 }
 

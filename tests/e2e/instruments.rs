@@ -4,17 +4,8 @@
 
 use koa_dep::db::Status;
 use koa_dep::pipeline::JobOptions;
-use koa_dep::samples::demo::services;
 use koa_dep::samples::frames::{DAMAGES, Damage, INSTRUMENTS, Size, damaged, frame};
 use koa_dep_tests::*;
-
-fn setup(s: &Scratch) -> koa_dep::config::Config {
-    let mut cfg = s.cfg.clone();
-    let f = s.path("services.json");
-    std::fs::write(&f, serde_json::to_string(&services()).unwrap()).unwrap();
-    cfg.services.fixture = Some(f);
-    cfg
-}
 
 fn expected_prefix(instrument: &str) -> &'static str {
     match instrument {
@@ -39,7 +30,7 @@ fn expected_prefix(instrument: &str) -> &'static str {
 fn a_frame_of_every_instrument_is_archived() {
     let s = Scratch::new();
     let rt = runtime();
-    let a = archiver(&rt, setup(&s));
+    let a = archiver(&rt, s.with_services());
     let built: Vec<&str> = koa_dep::sandbox::registry::builtin_components().iter().map(|(n, _)| *n).collect();
     for required in ["deimos", "esi", "guider", "hires", "kcwi", "kpf", "lris", "mosfire", "nirc2", "nires", "nirspec", "osiris"] {
         assert!(built.contains(&required), "component {required} is not built in");
@@ -67,7 +58,7 @@ fn a_frame_of_every_instrument_is_archived() {
 fn damaged_frames_end_with_their_codes() {
     let s = Scratch::new();
     let rt = runtime();
-    let a = archiver(&rt, setup(&s));
+    let a = archiver(&rt, s.with_services());
     for (i, d) in DAMAGES.iter().enumerate() {
         let (name, f) = frame("NIRES", Size::Small, 40 + i as u32).unwrap();
         let p = s.path(&format!("sdata/nires/{i}/{name}"));
@@ -99,7 +90,7 @@ fn failed_previews_are_warnings_and_the_file_is_archived() {
     let s = Scratch::new();
     let rt = runtime();
     // a DEIMOS mosaic with an unparsable DETSEC
-    let a = archiver(&rt, setup(&s));
+    let a = archiver(&rt, s.with_services());
     let (name, mut f) = frame("DEIMOS", Size::Small, 70).unwrap();
     let det = f.hdus[3].cards.iter_mut().find(|c| c.key == "DETSEC").expect("DETSEC");
     det.value = HValue::Text("[garbage]".into());
@@ -112,7 +103,7 @@ fn failed_previews_are_warnings_and_the_file_is_archived() {
     assert!(!r.products.iter().any(|p| p.extension().is_some_and(|e| e == "jpg")));
     assert!(r.products.iter().any(|p| p.extension().is_some_and(|e| e == "fits")));
     // a thumbnail over its memory cap (1 MiB for a 2048x1024 render)
-    let mut cfg = setup(&s);
+    let mut cfg = s.with_services();
     cfg.archive.root = s.path("archive-capped");
     cfg.database.url = format!("sqlite://{}", s.path("capped.db").display());
     cfg.components.limits.insert("thumbnail".into(), koa_dep::config::ComponentLimits { memory_mib: 1, deadline_s: 30.0 });

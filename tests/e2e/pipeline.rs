@@ -6,16 +6,8 @@ use std::path::{Path, PathBuf};
 use koa_dep::db::Status;
 use koa_dep::fits;
 use koa_dep::pipeline::JobOptions;
-use koa_dep::samples::demo::{Obs, nires, services};
+use koa_dep::samples::demo::{Obs, nires};
 use koa_dep_tests::*;
-
-fn with_services(s: &Scratch) -> koa_dep::config::Config {
-    let mut cfg = s.cfg.clone();
-    let f = s.path("services.json");
-    std::fs::write(&f, serde_json::to_string(&services()).unwrap()).unwrap();
-    cfg.services.fixture = Some(f);
-    cfg
-}
 
 fn frame_at(s: &Scratch, dir: &str, obs: &Obs, seed: u64) -> PathBuf {
     let (name, frame) = nires("imag", "object", "C272", obs, seed);
@@ -31,7 +23,7 @@ fn lev0(s: &Scratch) -> PathBuf {
 #[test]
 fn products_bookkeeping_and_lev0_fidelity() {
     let s = Scratch::new();
-    let mut cfg = with_services(&s);
+    let mut cfg = s.with_services();
     cfg.archive.keyword_tables = Some(repo_keyword_tables());
     let rt = runtime();
     let a = archiver(&rt, cfg);
@@ -102,7 +94,7 @@ fn products_bookkeeping_and_lev0_fidelity() {
 fn frames_sharing_date_and_time_are_all_archived_and_a_resent_file_once() {
     let s = Scratch::new();
     let rt = runtime();
-    let a = archiver(&rt, with_services(&s));
+    let a = archiver(&rt, s.with_services());
     // 54 different frames with one DATE-OBS/UTC (keyword service down on a KCWI night)
     let obs = |n| Obs::new("2024-03-15", "08:21:14.52", n);
     let mut koaids = std::collections::BTreeSet::new();
@@ -139,7 +131,7 @@ fn frames_sharing_date_and_time_are_all_archived_and_a_resent_file_once() {
 fn reprocessing_keeps_the_koaid_and_the_history() {
     let s = Scratch::new();
     let rt = runtime();
-    let a = archiver(&rt, with_services(&s));
+    let a = archiver(&rt, s.with_services());
     let p = frame_at(&s, "sdata1500/nires9/20240315", &Obs::new("2024-03-15", "08:21:14.52", 17), 1);
     let r1 = archive(&rt, &a, "NIRES", &p, JobOptions::default());
     assert_eq!(r1.status, Status::Complete);
@@ -164,7 +156,7 @@ fn reprocessing_keeps_the_koaid_and_the_history() {
 fn rejected_paths_and_mismatched_names_are_invalid() {
     let s = Scratch::new();
     let rt = runtime();
-    let a = archiver(&rt, with_services(&s));
+    let a = archiver(&rt, s.with_services());
     let p = frame_at(&s, "sdata1500/nires9/mira", &Obs::new("2024-03-15", "08:21:14.52", 17), 1);
     let r = archive(&rt, &a, "NIRES", &p, JobOptions::default());
     assert_eq!((r.status, r.status_code.as_deref()), (Status::Invalid, Some("FILEPATH_REJECT")));
@@ -187,7 +179,7 @@ fn rejected_paths_and_mismatched_names_are_invalid() {
 fn damaged_files_are_tolerated_or_invalid_never_lost() {
     let s = Scratch::new();
     let rt = runtime();
-    let a = archiver(&rt, with_services(&s));
+    let a = archiver(&rt, s.with_services());
     let good = |n: u32| frame_at(&s, "sdata1500/nires9/d", &Obs::new("2024-03-15", "08:21:14.52", n), n as u64);
     // missing END: the END card blanked
     let p = good(1);
@@ -237,7 +229,7 @@ fn table_extensions_get_extension_tables() {
     use koa_dep::samples::{Data, FrameHdu, int, text};
     let s = Scratch::new();
     let rt = runtime();
-    let a = archiver(&rt, with_services(&s));
+    let a = archiver(&rt, s.with_services());
     let (name, mut frame) = nires("imag", "object", "C272", &Obs::new("2024-03-15", "08:21:14.52", 17), 1);
     // a slit-mask design table: 8-char name, float32 width, int32 id, float64 length
     let row = |name: &str, w: f32, id: i32, len: f64| {
@@ -298,7 +290,7 @@ fn files_glob_lists_unless_confirmed() {
         json: true,
         ..Default::default()
     };
-    let mut cfg = with_services(&s);
+    let mut cfg = s.with_services();
     cfg.archive.root = s.path("archive");
     assert_eq!(rt.block_on(koa_dep::cli::archive(cfg.clone(), args(false))).unwrap(), 0);
     let a = archiver(&rt, cfg.clone());
@@ -339,7 +331,7 @@ fn cli_args(f: impl FnOnce(&mut koa_dep::cli::ArchiveArgs)) -> koa_dep::cli::Arc
 fn rows_by_id_and_by_query_and_dry_runs() {
     let s = Scratch::new();
     let rt = runtime();
-    let mut cfg = with_services(&s);
+    let mut cfg = s.with_services();
     cfg.archive.root = s.path("archive");
     let a = archiver(&rt, cfg.clone());
     let mut paths = Vec::new();

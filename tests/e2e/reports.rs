@@ -7,22 +7,14 @@ use std::sync::Arc;
 
 use koa_dep::db::{Outcome, Status};
 use koa_dep::pipeline::JobOptions;
-use koa_dep::samples::demo::{Obs, nires, services};
+use koa_dep::samples::demo::{Obs, nires};
 use koa_dep_tests::*;
-
-fn cfg_with_services(s: &Scratch) -> koa_dep::config::Config {
-    let mut cfg = s.cfg.clone();
-    let f = s.path("services.json");
-    std::fs::write(&f, serde_json::to_string(&services()).unwrap()).unwrap();
-    cfg.services.fixture = Some(f);
-    cfg
-}
 
 #[test]
 fn errors_acknowledgement_and_the_night_report() {
     let s = Scratch::new();
     let rt = runtime();
-    let mut cfg = cfg_with_services(&s);
+    let mut cfg = s.with_services();
     cfg.archive.keyword_tables = Some(repo_keyword_tables());
     let outdir = s.path("sdata1500/nires9/2024mar15");
     let service: koa_dep::config::Service = serde_json::from_value(serde_json::json!({
@@ -99,7 +91,7 @@ fn errors_acknowledgement_and_the_night_report() {
 fn pi_notification_rows_follow_the_nights_of_a_program() {
     let s = Scratch::new();
     let rt = runtime();
-    let a = archiver(&rt, cfg_with_services(&s));
+    let a = archiver(&rt, s.with_services());
     let today = chrono::Utc::now().date_naive();
     let day = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
     let run = |date: chrono::NaiveDate, n: u32| {

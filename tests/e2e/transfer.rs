@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use koa_dep::db::Status;
 use koa_dep::pipeline::{Archiver, JobOptions, JobReport};
-use koa_dep::samples::demo::{Obs, nires, services};
+use koa_dep::samples::demo::{Obs, nires};
 use koa_dep_tests::*;
 use serde_json::{Value, json};
 
@@ -72,10 +72,7 @@ fn setup() -> (Setup, koa_dep::config::Config) {
     let rt = runtime();
     let ingest = Ingest::default();
     let api = ingest.serve(&rt);
-    let mut cfg = s.cfg.clone();
-    let f = s.path("services.json");
-    std::fs::write(&f, serde_json::to_string(&services()).unwrap()).unwrap();
-    cfg.services.fixture = Some(f);
+    let mut cfg = s.with_services();
     let dest = s.path("ipac");
     cfg.transfer.destination = Some(dest.display().to_string());
     cfg.transfer.ingest_api = Some(api);

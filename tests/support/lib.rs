@@ -43,6 +43,16 @@ impl Scratch {
     pub fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }
+
+    /// The configuration with the demo's services fixture (written to
+    /// `services.json` in the folder) answering every service.
+    pub fn with_services(&self) -> Config {
+        let mut cfg = self.cfg.clone();
+        let f = self.path("services.json");
+        std::fs::write(&f, serde_json::to_string(&koa_dep::samples::demo::services()).expect("fixture JSON")).expect("write the fixture");
+        cfg.services.fixture = Some(f);
+        cfg
+    }
 }
 
 /// A multi-threaded runtime for a test.
@@ -108,4 +118,17 @@ pub fn repo_keyword_tables() -> PathBuf {
     let rows = "KOAID\tKOAID\tKOA\tchar\t\t\t32\tN\tY\tY\t\r\nPROGID\tPROGID\tKOA\tchar\t\t\t32\tN\tY\tN\t\r\nUTC\tUTC\tDCS\tchar\t\t\t16\tN\tY\tN\ttime\r\n";
     std::fs::write(dir.join("KOA_NIRES_Keyword_Table.txt"), format!("{head}{rows}")).unwrap();
     dir
+}
+
+/// Run a daemon on its own task until the returned switch is used (or
+/// dropped); the handle yields its result after the clean stop.
+pub fn spawn_daemon(d: Arc<koa_dep::daemon::Daemon>) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>) {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        d.run(async {
+            let _ = rx.await;
+        })
+        .await
+    });
+    (tx, task)
 }
