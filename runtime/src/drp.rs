@@ -1,14 +1,17 @@
-//! DRP products of levels 1 and 2 (spec pipeline.md §20, instruments.md per
-//! instrument): which files of a DRP output folder belong to a KOAID and
-//! where they go under the level folder. Pure functions of the folder's
-//! contents; the pipeline's `drp` step copies, tables and transfers them.
+//! DRP products of levels 1 and 2 (spec pipeline.md §20): the host side of
+//! the instrument components' DRP rules. A component says which folders and
+//! headers it needs (`drp-scan`); [`list`] lists them — only inside the row's
+//! DRP tree — and [`accept`] checks the component's choice (`drp-select`):
+//! every source one of the listed files, every destination inside the level
+//! folder. Then [`copy_product`] copies; the pipeline's `drp` step tables and
+//! transfers.
 //!
-//! Reference defects fixed here: a PypeIt file without `DET0` no longer
-//! slices at −1 and a source path without `keck_<instr>` keeps its file
-//! name (not only its last character); the copy skips only destinations that
-//! are already up to date (the reference's test was inverted).
+//! Reference defect fixed here: the copy skips only destinations that are
+//! already up to date (the reference's test was inverted).
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
+
+use crate::sandbox::bindings::types::{Card as WitCard, DrpEntry, DrpListing, DrpProduct, DrpRequest};
 
 /// One product: its source and its path relative to the level folder.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -17,240 +20,120 @@ pub struct Product {
     pub rel: PathBuf,
 }
 
+/// At most this many entries are listed for one row.
+pub const MAX_ENTRIES: usize = 200_000;
+
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum DrpError {
-    /// No product of this KOAID and level (status FILE_NOT_FOUND).
-    #[error("{koaid} level {level}: {why}")]
-    NotFound { koaid: String, level: u8, why: String },
+    /// A folder or header outside the row's DRP tree, or a relative path.
+    #[error("{0} is outside the DRP tree {1}")]
+    Outside(String, String),
+    /// More than [`MAX_ENTRIES`] entries.
+    #[error("more than {MAX_ENTRIES} entries below {0}")]
+    TooMany(String),
+    /// A product the host did not list, or a destination outside the level folder.
+    #[error("product {src} → {rel}: {why}")]
+    Refused { src: String, rel: String, why: String },
 }
 
-/// Settings the rules read.
-#[derive(Clone, Debug, Default)]
-pub struct DrpSettings {
-    /// The fixed KCWI level-2 DRP configuration file (reference:
-    /// `kcwi_koarti_lev2.cfg` in the DRP config folder).
-    pub kcwi_lev2_config: Option<PathBuf>,
+/// The DRP tree of a row: two folders above its stage_file (KPF's L1 folder
+/// has its L2/logs/QLP siblings there; PypeIt's run folder its parent) —
+/// never `/` itself.
+pub fn tree(stage_file: &str) -> PathBuf {
+    let p = Path::new(stage_file.trim_end_matches('/'));
+    let named = |a: &&Path| a.components().any(|c| matches!(c, Component::Normal(_)));
+    [p.parent().and_then(Path::parent), p.parent()].into_iter().flatten().find(named).unwrap_or(p).to_path_buf()
 }
 
-/// The products of `koaid` at `level` from the row's `stage_file`
-/// (the DRP output folder, or for KCWI a file inside it).
-pub fn products(instrument: &str, level: u8, stage_file: &str, koaid: &str, settings: &DrpSettings) -> Result<Vec<Product>, DrpError> {
-    let datadir = PathBuf::from(stage_file.trim_end_matches('/'));
-    let nf = |why: &str| DrpError::NotFound { koaid: koaid.to_string(), level, why: why.to_string() };
-    let mut out = match instrument.to_uppercase().as_str() {
-        "KCWI" => kcwi(level, &datadir, koaid, settings).ok_or_else(|| nf("no redux/<KOAID>_icubed.fits or _icubes.fits"))?,
-        "KPF" => kpf(level, &datadir, koaid),
-        "OSIRIS" => suffixed(
-            &datadir,
-            koaid,
-            &["_drp.fits.gz", "_drp.jpg", ".lev1.fits.gz", ".lev1.jpg", ".lev2.fits.gz", ".lev2_median.jpg", ".lev2_sum_positive_slices.jpg"],
-        ),
-        "LRIS" if level == 1 => suffixed(&datadir, koaid, &["_drp.fits.gz", "_drp.jpg"]),
-        "NIRC2" => suffixed(&datadir, koaid, &["_drp.fits.gz", "_drp.jpg"]),
-        "DEIMOS" | "ESI" | "LRIS" | "MOSFIRE" | "NIRES" if level == 2 => pypeit(instrument, &datadir, koaid),
-        "DEIMOS" | "ESI" | "LRIS" | "MOSFIRE" | "NIRES" => Vec::new(),
-        _ => return Err(nf(&format!("{instrument} has no DRP products"))),
-    };
-    out.sort_by(|a, b| a.rel.cmp(&b.rel));
-    out.dedup_by(|a, b| a.rel == b.rel);
-    if out.is_empty() {
-        return Err(nf(&format!("nothing in {}", datadir.display())));
-    }
-    Ok(out)
+/// An absolute path without `.`/`..` inside `tree`.
+fn inside(p: &Path, tree: &Path) -> bool {
+    p.is_absolute() && p.components().all(|c| matches!(c, Component::Normal(_) | Component::RootDir)) && p.starts_with(tree)
 }
 
-/// Every file below `dir` (recursive), sorted.
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
-        for e in rd.flatten() {
-            let p = e.path();
-            match e.file_type() {
-                Ok(t) if t.is_dir() => stack.push(p),
-                Ok(t) if t.is_file() => out.push(p),
-                _ => {}
+/// List what a component asked for: the folders' entries (symbolic links
+/// are not followed, unreadable folders are skipped), sorted component by
+/// component; the primary headers of the requested files that parse; the
+/// configured configuration files that exist.
+pub fn list(scan: &DrpRequest, stage_file: &str, config_files: &[PathBuf]) -> Result<DrpListing, DrpError> {
+    let tree = tree(stage_file);
+    let mut entries: Vec<(PathBuf, bool)> = Vec::new();
+    for f in &scan.folders {
+        let dir = PathBuf::from(&f.path);
+        if !inside(&dir, &tree) {
+            return Err(DrpError::Outside(f.path.clone(), tree.display().to_string()));
+        }
+        let mut stack = vec![dir.clone()];
+        while let Some(d) = stack.pop() {
+            let Ok(rd) = std::fs::read_dir(&d) else { continue };
+            for e in rd.flatten() {
+                let p = e.path();
+                match e.file_type() {
+                    Ok(t) if t.is_dir() => {
+                        if f.recursive {
+                            stack.push(p.clone());
+                        }
+                        entries.push((p, true));
+                    }
+                    Ok(t) if t.is_file() => entries.push((p, false)),
+                    _ => {}
+                }
+                if entries.len() > MAX_ENTRIES {
+                    return Err(DrpError::TooMany(f.path.clone()));
+                }
             }
         }
     }
-    out.sort();
-    out
+    entries.sort();
+    entries.dedup();
+    let mut headers = Vec::new();
+    for h in &scan.headers {
+        let p = PathBuf::from(h);
+        if !inside(&p, &tree) {
+            return Err(DrpError::Outside(h.clone(), tree.display().to_string()));
+        }
+        if let Ok(f) = crate::fits::load(&p) {
+            if let Some(hdu) = f.hdus.first() {
+                let cards: Vec<WitCard> = hdu
+                    .cards
+                    .iter()
+                    .map(|c| WitCard { key: c.key.clone(), value: crate::pipeline::wvalue(&c.value), comment: c.comment.clone() })
+                    .collect();
+                headers.push((h.clone(), cards));
+            }
+        }
+    }
+    Ok(DrpListing {
+        entries: entries.into_iter().map(|(p, d)| DrpEntry { path: p.display().to_string(), is_dir: d }).collect(),
+        headers,
+        config_files: config_files.iter().filter(|p| p.is_file()).map(|p| p.display().to_string()).collect(),
+    })
+}
+
+/// Check a component's products against the listing: each source a listed
+/// file or configuration file, each destination relative and without `..`;
+/// sorted by destination, one product per destination.
+pub fn accept(listing: &DrpListing, products: Vec<DrpProduct>) -> Result<Vec<Product>, DrpError> {
+    let listed: std::collections::HashSet<&str> =
+        listing.entries.iter().filter(|e| !e.is_dir).map(|e| e.path.as_str()).chain(listing.config_files.iter().map(String::as_str)).collect();
+    let mut out = Vec::with_capacity(products.len());
+    for p in products {
+        let refuse = |why: &str| DrpError::Refused { src: p.src.clone(), rel: p.rel.clone(), why: why.into() };
+        if !listed.contains(p.src.as_str()) {
+            return Err(refuse("not a listed file"));
+        }
+        let rel = Path::new(&p.rel);
+        if p.rel.is_empty() || !rel.components().all(|c| matches!(c, Component::Normal(_))) {
+            return Err(refuse("destination outside the level folder"));
+        }
+        out.push(Product { src: PathBuf::from(&p.src), rel: rel.to_path_buf() });
+    }
+    out.sort_by(|a, b| a.rel.cmp(&b.rel));
+    out.dedup_by(|a, b| a.rel == b.rel);
+    Ok(out)
 }
 
 fn name(p: &Path) -> String {
     p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
-}
-
-/// Default destination: `[plots/|redux/|logs/]<name>` (the sub-folder kept
-/// when the source's parent folder is so named).
-fn default_rel(src: &Path) -> PathBuf {
-    let parent = src.parent().map(name).unwrap_or_default();
-    match parent.as_str() {
-        "plots" | "redux" | "logs" => Path::new(&parent).join(name(src)),
-        _ => PathBuf::from(name(src)),
-    }
-}
-
-/// `<datadir>/<KOAID><suffix>` that exist; destination: the file name.
-fn suffixed(datadir: &Path, koaid: &str, suffixes: &[&str]) -> Vec<Product> {
-    suffixes
-        .iter()
-        .map(|s| datadir.join(format!("{koaid}{s}")))
-        .filter(|p| p.is_file())
-        .map(|src| Product { rel: PathBuf::from(name(&src)), src })
-        .collect()
-}
-
-/// KCWI (instruments.md §6): the cubes, the plots of earlier frames, and at
-/// level 2 the processing table, the DRP configuration, the frame's own
-/// sky/scat/std plots and the logs.
-fn kcwi(level: u8, stage: &Path, koaid: &str, settings: &DrpSettings) -> Option<Vec<Product>> {
-    let datadir = stage.parent()?.to_path_buf();
-    let cubes: Vec<PathBuf> = ["_icubed.fits", "_icubes.fits"].iter().map(|s| datadir.join("redux").join(format!("{koaid}{s}"))).collect();
-    let header = cubes.iter().find(|p| p.is_file())?;
-    let frameno = crate::fits::load(header).ok().and_then(|f| {
-        f.hdus.first().and_then(|h| match h.value("FRAMENO") {
-            Some(crate::fits::HValue::Int(i)) => Some(*i),
-            Some(crate::fits::HValue::Float(x)) => Some(*x as i64),
-            Some(crate::fits::HValue::Text(t)) => t.trim().parse().ok(),
-            _ => None,
-        })
-    })?;
-    let mut out: Vec<Product> = cubes.iter().filter(|p| p.is_file()).map(|src| Product { rel: default_rel(src), src: src.clone() }).collect();
-    let plot = |kinds: &[&str], keep: &dyn Fn(i64) -> bool| -> Vec<Product> {
-        let Ok(rd) = std::fs::read_dir(datadir.join("plots")) else { return Vec::new() };
-        let mut v: Vec<Product> = rd
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.is_file())
-            .filter(|p| {
-                let n = name(p);
-                let parts: Vec<&str> = n.split('_').collect();
-                parts.len() >= 2 && kinds.contains(&parts[0]) && parts[1].parse::<i64>().is_ok_and(keep)
-            })
-            .map(|src| Product { rel: default_rel(&src), src })
-            .collect();
-        v.sort();
-        v
-    };
-    out.extend(plot(&["arc", "bars", "bias", "ql"], &|n| n < frameno));
-    if level >= 2 {
-        let proc_table = datadir.join("kcwi.proc");
-        if proc_table.is_file() {
-            out.push(Product { rel: default_rel(&proc_table), src: proc_table });
-        }
-        if let Some(cfg) = settings.kcwi_lev2_config.as_ref().filter(|p| p.is_file()) {
-            out.push(Product { rel: PathBuf::from(name(cfg)), src: cfg.clone() });
-        }
-        out.extend(plot(&["sky", "scat", "std"], &|n| n == frameno));
-        if let Ok(rd) = std::fs::read_dir(datadir.join("logs")) {
-            out.extend(rd.flatten().map(|e| e.path()).filter(|p| p.is_file()).map(|src| Product { rel: default_rel(&src), src }));
-        }
-    }
-    Some(out)
-}
-
-/// Replace the path component `from` by `to`.
-fn swap_component(p: &Path, from: &str, to: &str) -> PathBuf {
-    p.components()
-        .map(|c| if c.as_os_str() == from { std::ffi::OsStr::new(to).to_owned() } else { c.as_os_str().to_owned() })
-        .collect()
-}
-
-/// KPF (instruments.md §7): files naming the KOAID below the L1 folder (and
-/// at level 2 the L2, logs and quick-look folders); destination
-/// `<KOAID>/[QLP/<parent>/]<name without _zoomable>`.
-fn kpf(level: u8, datadir: &Path, koaid: &str) -> Vec<Product> {
-    let mut roots: Vec<(PathBuf, bool)> = vec![(datadir.to_path_buf(), false)];
-    if level >= 2 {
-        roots.push((swap_component(datadir, "L1", "L2"), false));
-        roots.push((swap_component(datadir, "L1", "logs"), false));
-        let q = swap_component(datadir, "L1", "QLP").join(koaid);
-        // walking q top-down, the sub-folders of the last folder that has any
-        let mut last: Vec<String> = Vec::new();
-        let mut stack = vec![q.clone()];
-        while let Some(d) = stack.pop() {
-            let Ok(rd) = std::fs::read_dir(&d) else { continue };
-            let mut subs: Vec<PathBuf> = rd.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()).collect();
-            subs.sort();
-            if !subs.is_empty() {
-                last = subs.iter().map(|s| name(s)).collect();
-            }
-            stack.extend(subs.into_iter().rev());
-        }
-        roots.extend(last.into_iter().map(|n| (q.join(n), true)));
-    }
-    let mut out = Vec::new();
-    for (root, qlp) in roots {
-        for src in walk(&root).into_iter().filter(|p| name(p).contains(koaid)) {
-            let file = name(&src).replace("_zoomable", "");
-            let rel = if qlp {
-                let parent = src.parent().map(name).unwrap_or_default();
-                Path::new(koaid).join("QLP").join(parent).join(file)
-            } else {
-                Path::new(koaid).join(file)
-            };
-            out.push(Product { src, rel });
-        }
-    }
-    out
-}
-
-/// `DET0…` up to the next `_` (`from` characters past `DET0` at least).
-fn det_part(s: &str, min_len: usize) -> Option<&str> {
-    let i = s.find("DET0")?;
-    let rest = &s[i..];
-    let end = rest.char_indices().skip(min_len).find(|(_, c)| *c == '_').map(|(j, _)| j).unwrap_or(rest.len());
-    Some(&rest[..end])
-}
-
-/// PypeIt level 2 (instruments.md §1.1): the run's .calib/.log/.pypeit, the
-/// files naming the KOAID, and the masters/calibrations and arcs of their
-/// detectors; destination from `keck_<instr>` on.
-fn pypeit(instrument: &str, datadir: &Path, koaid: &str) -> Vec<Product> {
-    let mut selected: Vec<PathBuf> = Vec::new();
-    if let (Some(parent), Some(cfg)) = (datadir.parent(), datadir.file_name()) {
-        let cfg = cfg.to_string_lossy();
-        for ext in ["calib", "log", "pypeit"] {
-            let p = parent.join(format!("{cfg}.{ext}"));
-            if p.is_file() {
-                selected.push(p);
-            }
-        }
-    }
-    let all = walk(datadir);
-    let text = |p: &Path| p.display().to_string();
-    let in_masters = |p: &Path| text(p).contains("/Masters") || text(p).contains("/Calibrations");
-    let associated: Vec<PathBuf> = all.iter().filter(|p| in_masters(p) || name(p).starts_with("Arc")).cloned().collect();
-    selected.extend(all.iter().filter(|p| name(p).contains(koaid)).cloned());
-    let mut i = 0;
-    while i < selected.len() {
-        let s = text(&selected[i]);
-        // a file without DET0 has no detector to associate (reference: index −1)
-        if let (Some(m), Some(a)) = (det_part(&s, 1).map(str::to_string), det_part(&s, 6).map(str::to_string)) {
-            for f in &associated {
-                let t = text(f);
-                let hit = (in_masters(f) && t.contains(&m)) || (t.contains("/Arc") && t.contains(&a));
-                if hit && !selected.contains(f) {
-                    selected.push(f.clone());
-                }
-            }
-        }
-        i += 1;
-    }
-    let key = format!("keck_{}", instrument.to_lowercase());
-    selected
-        .into_iter()
-        .map(|src| {
-            let s = text(&src);
-            let rel = match s.find(&key) {
-                Some(i) => PathBuf::from(&s[i..]),
-                None => PathBuf::from(name(&src)),
-            };
-            Product { src, rel }
-        })
-        .collect()
 }
 
 /// Whether a copy of `src` at `dest` is needed: missing, different size, or
@@ -290,116 +173,86 @@ pub fn copy_product(src: &Path, dest: &Path) -> std::io::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sandbox::bindings::types::DrpFolder;
 
     fn touch(p: &Path) {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, p.display().to_string()).unwrap();
     }
 
-    fn rels(v: &[Product]) -> Vec<String> {
-        v.iter().map(|p| p.rel.display().to_string()).collect()
+    fn scan(folders: &[(&Path, bool)], headers: &[&Path]) -> DrpRequest {
+        DrpRequest {
+            folders: folders.iter().map(|(p, r)| DrpFolder { path: p.display().to_string(), recursive: *r }).collect(),
+            headers: headers.iter().map(|p| p.display().to_string()).collect(),
+        }
     }
 
     #[test]
-    fn osiris_nirc2_lris_suffix_lists() {
+    fn listing_is_sorted_bounded_and_inside_the_tree() {
         let d = tempfile::tempdir().unwrap();
-        let k = "OS.20240315.12345.67";
-        touch(&d.path().join(format!("{k}.lev1.fits.gz")));
-        touch(&d.path().join(format!("{k}_drp.jpg")));
-        touch(&d.path().join(format!("{k}.other.fits")));
-        let s = d.path().display().to_string() + "/";
-        let got = products("OSIRIS", 1, &s, k, &DrpSettings::default()).unwrap();
-        assert_eq!(rels(&got), [format!("{k}.lev1.fits.gz"), format!("{k}_drp.jpg")]);
-        let e = products("NIRC2", 1, &s, "N2.20240315.1.00", &DrpSettings::default()).unwrap_err();
-        assert!(matches!(e, DrpError::NotFound { level: 1, .. }), "{e}");
-        assert!(products("HIRES", 1, &s, k, &DrpSettings::default()).is_err(), "HIRES has no DRP products");
-        assert!(products("NIRES", 1, &s, k, &DrpSettings::default()).is_err(), "PypeIt has no level-1 list");
+        let l1 = d.path().join("kpf/L1/20240315");
+        touch(&l1.join("b.fits"));
+        touch(&l1.join("a-x/deep.fits"));
+        touch(&l1.join("a/one.fits"));
+        touch(&d.path().join("kpf/L2/20240315/c.fits"));
+        std::os::unix::fs::symlink(d.path(), l1.join("loop")).unwrap();
+        let stage = l1.display().to_string() + "/";
+        assert_eq!(tree(&stage), d.path().join("kpf"));
+        assert_eq!(tree("/a/b"), PathBuf::from("/a"), "never the root folder");
+        assert_eq!(tree("/a"), PathBuf::from("/a"));
+        let got = list(&scan(&[(&l1, true), (&d.path().join("kpf/L2/20240315"), false)], &[]), &stage, &[]).unwrap();
+        let rel: Vec<String> =
+            got.entries.iter().map(|e| format!("{}{}", e.path.strip_prefix(&d.path().display().to_string()).unwrap(), if e.is_dir { "/" } else { "" })).collect();
+        // component by component: a/ and its contents before a-x/; the symbolic link is not followed
+        assert_eq!(rel, ["/kpf/L1/20240315/a/", "/kpf/L1/20240315/a/one.fits", "/kpf/L1/20240315/a-x/", "/kpf/L1/20240315/a-x/deep.fits", "/kpf/L1/20240315/b.fits", "/kpf/L2/20240315/c.fits"]);
+        // non-recursive: the folder's own entries only
+        let flat = list(&scan(&[(&l1, false)], &[]), &stage, &[]).unwrap();
+        assert_eq!(flat.entries.len(), 3);
+        // outside the DRP tree (two folders above the stage file), or not absolute
+        for bad in [Path::new("/etc"), &d.path().join("kpf/../other"), Path::new("relative/dir")] {
+            let e = list(&scan(&[(bad, true)], &[]), &stage, &[]).unwrap_err();
+            assert!(matches!(e, DrpError::Outside(..)), "{bad:?}: {e}");
+        }
+        assert!(matches!(list(&scan(&[], &[Path::new("/etc/hostname")]), &stage, &[]), Err(DrpError::Outside(..))));
     }
 
     #[test]
-    fn kcwi_levels() {
+    fn listing_reads_requested_headers_and_existing_config_files() {
         let d = tempfile::tempdir().unwrap();
-        let k = "KB.20240315.12345.67";
         let dir = d.path().join("kcwi/2024mar15");
-        // the cube with its FRAMENO
-        let cube = dir.join("redux").join(format!("{k}_icubed.fits"));
+        let cube = dir.join("redux/KB.20240315.12345.67_icubed.fits");
         std::fs::create_dir_all(cube.parent().unwrap()).unwrap();
         let mut cards = crate::samples::image_cards(true, 16, &[]);
         cards.push(crate::samples::int("FRAMENO", 20));
-        let f = crate::samples::Frame { hdus: vec![crate::samples::FrameHdu { cards, data: crate::samples::Data::None }] };
-        f.write(&cube).unwrap();
-        for p in ["arc_00010_x.png", "bars_00019_y.png", "ql_00020_z.png", "sky_00020_a.png", "std_00019_b.png", "bias_x_c.png", "scat_00020_d.png"] {
-            touch(&dir.join("plots").join(p));
-        }
-        touch(&dir.join("kcwi.proc"));
-        touch(&dir.join("logs/kcwi.log"));
-        let cfg = d.path().join("conf/kcwi_koarti_lev2.cfg");
+        crate::samples::Frame { hdus: vec![crate::samples::FrameHdu { cards, data: crate::samples::Data::None }] }.write(&cube).unwrap();
+        let cfg = d.path().join("kcwi_koarti_lev2.cfg");
         touch(&cfg);
-        let settings = DrpSettings { kcwi_lev2_config: Some(cfg) };
-        // stage_file is a file in the datadir (its parent is the datadir)
-        let stage = dir.join(format!("{k}.fits")).display().to_string();
-        let l1 = products("KCWI", 1, &stage, k, &settings).unwrap();
-        assert_eq!(rels(&l1), ["plots/arc_00010_x.png", "plots/bars_00019_y.png", format!("redux/{k}_icubed.fits").as_str()]);
-        let l2 = products("KCWI", 2, &stage, k, &settings).unwrap();
-        assert_eq!(
-            rels(&l2),
-            [
-                "kcwi.proc",
-                "kcwi_koarti_lev2.cfg",
-                "logs/kcwi.log",
-                "plots/arc_00010_x.png",
-                "plots/bars_00019_y.png",
-                "plots/scat_00020_d.png",
-                "plots/sky_00020_a.png",
-                format!("redux/{k}_icubed.fits").as_str(),
-            ]
-        );
-        // no cube: FILE_NOT_FOUND
-        assert!(products("KCWI", 1, &stage, "KB.20240315.99999.99", &settings).is_err());
+        let stage = dir.join("KB.20240315.12345.67.fits").display().to_string();
+        let missing = dir.join("redux/none.fits");
+        let got = list(&scan(&[(&dir.join("redux"), false)], &[&cube, &missing]), &stage, &[cfg.clone(), d.path().join("absent.cfg")]).unwrap();
+        assert_eq!(got.headers.len(), 1, "only the header that exists");
+        assert!(got.headers[0].1.iter().any(|c| c.key == "FRAMENO" && matches!(c.value, crate::sandbox::bindings::types::Value::Int(20))));
+        assert_eq!(got.config_files, [cfg.display().to_string()]);
     }
 
     #[test]
-    fn kpf_roots_and_destinations() {
-        let d = tempfile::tempdir().unwrap();
-        let k = "KP.20240315.12345.67";
-        let l1 = d.path().join("L1/20240315");
-        touch(&l1.join(format!("{k}_L1.fits")));
-        touch(&l1.join("other.fits"));
-        touch(&d.path().join(format!("L2/20240315/{k}_L2.fits")));
-        touch(&d.path().join(format!("logs/20240315/{k}.log.txt")));
-        touch(&d.path().join(format!("QLP/20240315/{k}/a/{k}_spec_zoomable.png")));
-        touch(&d.path().join(format!("QLP/20240315/{k}/b/{k}_ccd.png")));
-        let s = l1.display().to_string();
-        assert_eq!(rels(&products("KPF", 1, &s, k, &DrpSettings::default()).unwrap()), [format!("{k}/{k}_L1.fits")]);
-        let got = rels(&products("KPF", 2, &s, k, &DrpSettings::default()).unwrap());
-        assert!(got.contains(&format!("{k}/{k}_L2.fits")), "{got:?}");
-        assert!(got.contains(&format!("{k}/{k}.log.txt")), "{got:?}");
-        assert!(got.contains(&format!("{k}/QLP/a/{k}_spec.png")), "_zoomable removed: {got:?}");
-        assert!(got.contains(&format!("{k}/QLP/b/{k}_ccd.png")), "{got:?}");
-        assert_eq!(got.len(), 5);
-    }
-
-    #[test]
-    fn pypeit_association_and_destinations() {
-        let d = tempfile::tempdir().unwrap();
-        let k = "DE.20240315.12345.67";
-        let run = d.path().join("keck_deimos_A");
-        touch(&d.path().join("keck_deimos_A.pypeit"));
-        touch(&d.path().join("keck_deimos_A.log"));
-        touch(&run.join(format!("Science/spec1d_{k}-obj_DET03_20240315.fits")));
-        touch(&run.join("Masters/MasterArc_A_1_DET03.fits"));
-        touch(&run.join("Masters/MasterArc_A_1_DET07.fits"));
-        touch(&run.join(format!("Science/notes_{k}.txt")));
-        let got = rels(&products("DEIMOS", 2, &run.display().to_string(), k, &DrpSettings::default()).unwrap());
-        assert!(got.contains(&"keck_deimos_A.pypeit".to_string()), "{got:?}");
-        assert!(got.contains(&format!("keck_deimos_A/Science/spec1d_{k}-obj_DET03_20240315.fits")), "{got:?}");
-        assert!(got.contains(&"keck_deimos_A/Masters/MasterArc_A_1_DET03.fits".to_string()), "{got:?}");
-        assert!(!got.iter().any(|g| g.contains("DET07")), "another detector's master is not taken: {got:?}");
-        assert!(got.contains(&format!("keck_deimos_A/Science/notes_{k}.txt")), "no DET0: kept, no association, no crash");
-        // a path without keck_<instr> keeps its file name (reference: only its last character)
-        let other = d.path().join("run2");
-        touch(&other.join(format!("{k}_x.fits")));
-        assert_eq!(rels(&products("DEIMOS", 2, &other.display().to_string(), k, &DrpSettings::default()).unwrap()), [format!("{k}_x.fits")]);
+    fn products_must_be_listed_and_stay_in_the_level_folder() {
+        let listing = DrpListing {
+            entries: vec![
+                DrpEntry { path: "/t/d".into(), is_dir: true },
+                DrpEntry { path: "/t/d/a.fits".into(), is_dir: false },
+                DrpEntry { path: "/t/d/b.fits".into(), is_dir: false },
+            ],
+            headers: vec![],
+            config_files: vec!["/conf/x.cfg".into()],
+        };
+        let p = |src: &str, rel: &str| DrpProduct { src: src.into(), rel: rel.into() };
+        let ok = accept(&listing, vec![p("/t/d/b.fits", "b.fits"), p("/conf/x.cfg", "x.cfg"), p("/t/d/a.fits", "sub/a.fits"), p("/t/d/b.fits", "b.fits")]).unwrap();
+        let rels: Vec<_> = ok.iter().map(|p| p.rel.display().to_string()).collect();
+        assert_eq!(rels, ["b.fits", "sub/a.fits", "x.cfg"], "sorted, one per destination");
+        for (src, rel) in [("/etc/hostname", "h"), ("/t/d", "d"), ("/t/d/a.fits", "../a.fits"), ("/t/d/a.fits", "/tmp/a"), ("/t/d/a.fits", "")] {
+            assert!(matches!(accept(&listing, vec![p(src, rel)]), Err(DrpError::Refused { .. })), "{src} → {rel}");
+        }
     }
 
     #[test]

@@ -52,6 +52,66 @@ fn lris_red_detector_fragments_fail_identification_cleanly() {
     }
 }
 
+/// An LRIS red Mark4 (Archon) frame as the instrument writes it: the LRIS
+/// red primary header of the sample generator without data, and one image
+/// extension whose header is a real detector fragment (amplifier geometry
+/// with reversed sections, alternate WCS A..H) over PIXELCNT × LINECNT pixels.
+fn lris_red_mark4(fragment: &std::path::Path, out: &std::path::Path) {
+    use koa_dep::samples::{Data, Frame, FrameHdu, image_cards};
+    let (_, sample) = koa_dep::samples::frames::frame("LRIS-RED", koa_dep::samples::frames::Size::Small, 1).unwrap();
+    let structural = ["SIMPLE", "XTENSION", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "EXTEND", "PCOUNT", "GCOUNT", "BZERO", "BSCALE", "END"];
+    let keep = |c: &koa_dep::fits::card::Card| !structural.contains(&c.key.as_str());
+    let mut primary = image_cards(true, 16, &[]);
+    primary.extend(sample.hdus[0].cards.iter().filter(|c| keep(c)).cloned());
+    let det = koa_dep::fits::load(fragment).unwrap();
+    let cards = &det.hdus[0].cards;
+    let num = |k: &str| cards.iter().find(|c| c.key == k).and_then(|c| match c.value {
+        koa_dep::fits::card::HValue::Int(i) => Some(i as u64),
+        _ => None,
+    });
+    let (cols, rows) = (num("PIXELCNT").unwrap(), num("LINECNT").unwrap());
+    let mut ext = image_cards(false, 16, &[cols, rows]);
+    ext.push(koa_dep::samples::float("BZERO", 32768.0));
+    ext.extend(cards.iter().filter(|c| keep(c)).cloned());
+    let px: Vec<u16> = (0..rows).flat_map(|y| (0..cols).map(move |x| 1000 + ((x * 7 + y * 3) % 400) as u16)).collect();
+    let frame = Frame { hdus: vec![FrameHdu { cards: primary, data: Data::None }, FrameHdu { cards: ext, data: Data::U16(px) }] };
+    frame.write(out).unwrap();
+}
+
+#[test]
+fn lris_red_mark4_frames_from_the_real_detector_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut seen = 0;
+    for e in std::fs::read_dir(data_dir().join("pypeit")).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if !name.starts_with("keck_lris_red") {
+            continue;
+        }
+        let file = dir.path().join(&name);
+        lris_red_mark4(&e.path(), &file);
+        let cfg = Scratch::new().cfg;
+        let sb = koa_dep::app::sandbox(&cfg).unwrap();
+        let services = Arc::new(koa_dep::samples::demo::services());
+        let out = inspect(&sb, services, &cfg, "lris", "LRIS", &file, vec![]).unwrap();
+        assert!(out.failure.is_none(), "{name}: {:?}", out.failure);
+        let id = out.identity.as_ref().unwrap_or_else(|| panic!("{name}: {:?}", out.identify_diagnostics));
+        assert_eq!(id.prefix, "LR", "{name}");
+        let ev = out.evaluation.as_ref().unwrap();
+        assert!(!ev.diagnostics.iter().any(|d| d.code == "CODE_ERROR" || d.severity == koa_dep::sandbox::bindings::types::Severity::Error), "{name}: {:?}", ev.diagnostics);
+        // statistics of the detector extension (the primary has no data)
+        let mean = ev.edits.iter().find_map(|e| match e {
+            koa_dep::sandbox::bindings::types::Edit::Set(s) if s.key == "IMAGEMN" => Some(s.value.clone()),
+            _ => None,
+        });
+        assert!(matches!(mean, Some(koa_dep::sandbox::bindings::types::Value::Float(m)) if (1150.0..1250.0).contains(&m)), "{name}: IMAGEMN {mean:?}");
+        // the red arm's preview: the detector extension, histogram-equalised
+        assert_eq!(out.previews.len(), 1, "{name}");
+        assert_eq!(out.previews[0].tiles[0].hdu, 1, "{name}");
+        seen += 1;
+    }
+    assert_eq!(seen, 6);
+}
+
 #[test]
 fn kcwidrp_spectrum_is_not_a_kcwi_frame() {
     // INSTRUME 'test' and a dd/mm/yy DATE-OBS: no KCWI prefix, reported as such

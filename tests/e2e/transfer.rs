@@ -359,6 +359,27 @@ fn kpf_level_1_products_and_a_missing_list() {
 }
 
 #[test]
+fn drp_rules_cannot_reach_outside_the_drp_tree() {
+    let (t, mut cfg) = setup();
+    cfg.components.files.insert("misbehave".into(), std::path::PathBuf::from(koa_dep::sandbox::registry::artifact_dir()).join("misbehave.wasm"));
+    let a = archiver(&t.rt, cfg);
+    let data = t.s.path("drp/misbehave/2024mar15");
+    touch(&data.join("MB.20240315.00001.00_drp.fits"), "product");
+    let lev1 = t.s.cfg.archive.root.join("MISBEHAVE/20240315/lev1");
+    let id = drp_row(&a, &t.rt, "MISBEHAVE", 1, "MB.20240315.00001.00", &data, "DRP");
+    for (mode, code) in [("drp-wide", "COMPONENT_CONTRACT"), ("drp-escape", "COMPONENT_CONTRACT"), ("drp-climb", "COMPONENT_CONTRACT")] {
+        let r = a.run_job(id, &JobOptions { context: vec![("misbehave".into(), mode.into())], reprocess: true, ..Default::default() });
+        assert_eq!((r.status, r.status_code.as_deref()), (Status::Error, Some(code)), "{mode}: {:?}", r.diagnostics);
+        assert!(!lev1.join("hostname").exists() && !t.s.cfg.archive.root.join("MISBEHAVE/escaped").exists(), "{mode}: nothing copied");
+        assert!(t.ingest.queries().is_empty(), "{mode}: nothing shipped");
+    }
+    // the same component, well-behaved: the listed product is archived
+    let r = a.run_job(id, &JobOptions { reprocess: true, ..Default::default() });
+    assert_eq!(r.status, Status::Transferred, "{:?}", r.diagnostics);
+    assert_eq!(std::fs::read_to_string(lev1.join("MB.20240315.00001.00_drp.fits")).unwrap(), "product");
+}
+
+#[test]
 fn deimos_level_0_queues_the_real_time_mosaic_at_level_1() {
     let (t, cfg) = setup();
     let a = archiver(&t.rt, cfg);

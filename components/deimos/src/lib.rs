@@ -19,7 +19,7 @@ use koa_sdk::preview::{MosaicSpec, mosaic};
 use koa_sdk::pyfmt::round_tens;
 use koa_sdk::types::{Context, Followup, HduKind, Preview};
 use koa_sdk::value::{to_f64, usable};
-use koa_sdk::{Header, Instrument, KeyMap, Koaid, koaid, program};
+use koa_sdk::{Header, Instrument, KeyMap, Koaid, koaid, program, drp};
 
 pub struct Deimos;
 
@@ -106,11 +106,7 @@ pub fn koaimtyp(h: &Header) -> &'static str {
 
 fn set_koaimtyp(job: &mut Job) -> StepResult {
     let t = koaimtyp(&job.hdr);
-    if t == "undefined" {
-        job.warn("KOAIMTYP_UDF", "could not determine the image type");
-    }
-    job.hdr.set("KOAIMTYP", t, "KOA: Image type");
-    Ok(true)
+    common::record_koaimtyp(job, t, "could not determine the image type")
 }
 
 /// FCSKOAID: the KOAID of the FCS image this frame names (FCSIMGFI).
@@ -126,15 +122,6 @@ fn set_fcskoaid(job: &mut Job) -> StepResult {
         }
     }
     job.hdr.set("FCSKOAID", value, "KOA: associated fcs file");
-    Ok(true)
-}
-
-fn set_ofname(job: &mut Job) -> StepResult {
-    let (Some(out), Some(n)) = (job.hdr.raw_text("OUTFILE"), job.hdr.raw_f64("FRAMENO")) else {
-        job.warn("SET_OFNAME_ERROR", "OUTFILE and FRAMENO required");
-        return Ok(false);
-    };
-    job.hdr.set("OFNAME", format!("{}{:04}.fits", out.trim(), n as i64), "KOA: Original file name");
     Ok(true)
 }
 
@@ -216,6 +203,8 @@ fn run_lev1(job: &mut Job) -> StepResult {
 
 impl Instrument for Deimos {
     const KEYMAP: KeyMap = &[("OFNAME", &["OUTFILE"])];
+    /// Level 1 comes from the RTI row (the mosaic JPEG); PypeIt level 2.
+    const DRP: drp::Rules = drp::Rules { level1: drp::Rule::None, level2: drp::Rule::PypeIt };
     const KEYSKIPS: &'static [&'static str] = &[
         "EXPOSURE", "MPPMODE", "NAXIS1", "NAXIS2", "NUMAMPS", "OBSNUM", "PREPIX", "SFRAMENO", "SHUTSTAT", "SOBJECT", "SOBSTYPE", "SOUTDIR",
         "SOUTFILE", "STTIME", "SYNOPFMT", "SYNOPSIS", "TODISK", "VOFFSET0", "VOFFSET1", "WINDOW", "YFLIP",
@@ -247,7 +236,7 @@ impl Instrument for Deimos {
             crit("set_ut", common::set_ut),
             crit("set_koaimtyp", set_koaimtyp),
             opt("set_fcskoaid", set_fcskoaid),
-            crit("set_ofName", set_ofname),
+            crit("set_ofName", common::set_ofname_outfile),
             crit("set_semester", program::set_semester),
             crit("set_prog_info", program::set_prog_info),
             opt("set_weather", common::set_weather),
@@ -304,21 +293,7 @@ impl Instrument for Deimos {
         if is_fcs(hdr) {
             return Ok(koa_sdk::preview::base(hdr));
         }
-        let (bx, by) = {
-            let t = hdr.text("BINNING").unwrap_or_default();
-            let mut it = t.split(',').map(|s| s.trim().parse::<u32>().ok().filter(|v| *v > 0));
-            (it.next().flatten().unwrap_or(1), it.next().flatten().unwrap_or(1))
-        };
-        let g = |k: &str| hdr.raw_f64(k).unwrap_or(0.0) as u32;
-        let spec = MosaicSpec {
-            precol: g("PRECOL") / bx,
-            postpix: g("POSTPIX") / bx,
-            preline: g("PRELINE") / by,
-            postline: g("POSTLINE") / by,
-            row_split: Some(4096),
-            bin: 2,
-            require_detsec: false,
-        };
+        let spec = MosaicSpec::from_header(hdr, Some(4096), 2, false);
         // an unparsable DETSEC aborts the preview (MAKE_JPG_ERROR); a missing one skips the HDU
         Ok(mosaic(hdr, &spec, "")?.into_iter().collect())
     }

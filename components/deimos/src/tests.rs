@@ -90,6 +90,9 @@ fn koaimtyp_branches() {
     assert_eq!(t(with(closed.clone(), "LAMPS", "Qz")), "flatlamp");
     assert_eq!(t(with(header(), "FLSPECTR", "on")), "flatlamp");
     assert_eq!(t(with(closed.clone(), "LAMPS", "Ne Ar Kr")), "arclamp");
+    assert_eq!(t(with(header(), "FLIMAGIN", "on")), "flatlamp");
+    assert_eq!(t(with(closed.clone(), "LAMPS", "Off")), "undefined", "lamps off: no arc");
+    assert_eq!(t(with(with(closed.clone(), "LAMPS", "Ne"), "GRATEPOS", 4i64)), "arclamp");
     assert_eq!(t(with(with(closed.clone(), "LAMPS", "Ne"), "GRATEPOS", 2i64)), "undefined");
     assert_eq!(t(header()), "object");
     assert_eq!(t(closed), "undefined");

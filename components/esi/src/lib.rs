@@ -10,7 +10,7 @@ use koa_sdk::job::{Fail, Job, Step, StepResult, crit, opt};
 use koa_sdk::koaid::instr_token;
 use koa_sdk::pyfmt::round_tens;
 use koa_sdk::value::usable;
-use koa_sdk::{Header, Instrument, KeyMap, program};
+use koa_sdk::{Header, Instrument, KeyMap, program, drp};
 
 pub struct Esi;
 
@@ -68,24 +68,11 @@ pub fn koaimtyp(hdr: &Header) -> &'static str {
 
 fn set_koaimtyp(job: &mut Job) -> StepResult {
     let t = koaimtyp(&job.hdr);
-    if t == "undefined" {
-        job.warn("KOAIMTYP_UDF", "could not determine the image type");
-    }
-    job.hdr.set("KOAIMTYP", t, "KOA: Image type");
-    Ok(true)
+    common::record_koaimtyp(job, t, "could not determine the image type")
 }
 
 fn set_camera(job: &mut Job) -> StepResult {
     job.hdr.set("CAMERA", "ESI", "KOA: Instrument camera");
-    Ok(true)
-}
-
-fn set_ofname(job: &mut Job) -> StepResult {
-    let (Some(out), Some(n)) = (job.hdr.raw_text("OUTFILE"), job.hdr.raw_f64("FRAMENO")) else {
-        job.warn("SET_OFNAME_ERROR", "OUTFILE and FRAMENO required");
-        return Ok(false);
-    };
-    job.hdr.set("OFNAME", format!("{}{:04}.fits", out.trim(), n as i64), "KOA: Original file name");
     Ok(true)
 }
 
@@ -181,6 +168,8 @@ fn set_specres(job: &mut Job) -> StepResult {
 
 impl Instrument for Esi {
     const KEYMAP: KeyMap = &[("UTC", &["UT"]), ("OFNAME", &["OUTFILE"])];
+    /// PypeIt level 2 (instruments.md §1.1).
+    const DRP: drp::Rules = drp::Rules { level1: drp::Rule::None, level2: drp::Rule::PypeIt };
     const KEYSKIPS: &'static [&'static str] = &["PMFM", "RECNO", "CHECKSUM", "DATASUM"];
 
     fn prefix(job: &mut Job) -> Result<Option<String>, Fail> {
@@ -198,7 +187,7 @@ impl Instrument for Esi {
             crit("set_koaimtyp", set_koaimtyp),
             crit("set_ut", common::set_ut),
             crit("set_frameno", common::set_frameno),
-            crit("set_ofName", set_ofname),
+            crit("set_ofName", common::set_ofname_outfile),
             crit("set_semester", program::set_semester),
             crit("set_prog_info", program::set_prog_info),
             crit("set_propint", program::set_propint),

@@ -82,10 +82,7 @@ pub fn koaimtyp(h: &Header) -> String {
 
 fn set_koaimtyp(job: &mut Job) -> StepResult {
     let t = koaimtyp(&job.hdr);
-    if t == "undefined" {
-        job.warn("KOAIMTYP_UDF", "could not determine the image type");
-    }
-    job.hdr.set("KOAIMTYP", t.clone(), "KOA: Image type");
+    common::record_koaimtyp(job, &t, "could not determine the image type")?;
     job.hdr.set("IMAGETYP", t, "KOA: Image type");
     Ok(true)
 }
@@ -94,15 +91,6 @@ fn set_utend(job: &mut Job) -> StepResult {
     if let Some(v) = job.hdr.raw("UTC-END").filter(|v| usable(v)).cloned() {
         job.hdr.set("UT-END", v, "KOA: Duplicate of UTC-END");
     }
-    Ok(true)
-}
-
-fn set_ofname(job: &mut Job) -> StepResult {
-    let (Some(out), Some(n)) = (job.hdr.raw_text("OUTFILE"), job.hdr.raw_f64("FRAMENO")) else {
-        job.warn("SET_OFNAME_ERROR", "OUTFILE and FRAMENO required");
-        return Ok(false);
-    };
-    job.hdr.set("OFNAME", format!("{}{:04}.fits", out.trim(), n as i64), "KOA: Original file name");
     Ok(true)
 }
 
@@ -126,9 +114,8 @@ fn fix_binning(job: &mut Job) -> StepResult {
 }
 
 fn binning(h: &Header) -> (f64, f64) {
-    let t = h.text("BINNING").unwrap_or_default().replace(' ', "");
-    let mut it = t.split(',').map(|s| s.parse::<f64>().ok());
-    (it.next().flatten().unwrap_or(1.0), it.next().flatten().unwrap_or(1.0))
+    let (bx, by) = h.binning();
+    (bx as f64, by as f64)
 }
 
 /// Echelle wavelength at one cross-disperser position (intended algorithm of
@@ -265,11 +252,14 @@ fn set_image_stats(job: &mut Job) -> StepResult {
         let nxi = n1 - postpix - precol;
         let px1 = precol + nxi - 1.0;
         let (cxi, cyi, cxp) = (precol + nxi / 2.0, n2 / 2.0, px1 + postpix / 2.0);
+        // box bounds are truncated to integers in the rotated frame first
+        // (Python's int()), then y maps to rows NAXIS2−1−y: rows [n2−yb, n2−ya)
         let region = |x0: f64, y0: f64| {
-            let (x0, x1) = ((x0 - nx / 2.0).max(0.0) as u32, ((x0 + nx / 2.0) as u32).min(n1 as u32));
-            let (ya, yb) = ((y0 - ny / 2.0).max(0.0), (y0 + ny / 2.0).min(n2));
-            let (r0, r1) = ((n2 - yb) as u32, (n2 - ya) as u32);
-            Region { x0, y0: r0, nx: x1.saturating_sub(x0).max(1), ny: r1.saturating_sub(r0).max(1) }
+            let (n1, n2) = (n1 as i64, n2 as i64);
+            let (xa, xb) = (((x0 - nx / 2.0) as i64).max(0), ((x0 + nx / 2.0) as i64).min(n1));
+            let (ya, yb) = (((y0 - ny / 2.0) as i64).max(0), ((y0 + ny / 2.0) as i64).min(n2));
+            let (r0, r1) = (n2 - yb, n2 - ya);
+            Region { x0: xa as u32, y0: r0 as u32, nx: (xb - xa).max(1) as u32, ny: (r1 - r0).max(1) as u32 }
         };
         let stats = |r: Region| job.host.image_stats(e as u32, Some(r), None).ok().map(|s| common::stat_values(s.mean, s.std, s.median));
         vals.push((e, stats(region(cxi, cyi)), stats(region(cxp, 0.03 * n2))));
@@ -426,7 +416,7 @@ impl Instrument for Hires {
             crit("set_telnr", common::set_telnr),
             crit("set_ut", common::set_ut),
             crit("set_utend", set_utend),
-            crit("set_ofName", set_ofname),
+            crit("set_ofName", common::set_ofname_outfile),
             crit("set_koaimtyp", set_koaimtyp),
             crit("set_semester", program::set_semester),
             crit("set_prog_info", program::set_prog_info),

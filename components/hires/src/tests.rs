@@ -189,3 +189,27 @@ fn one_preview_per_ccd() {
     assert_eq!(names, ["_CCD1_HDU01", "_CCD2_HDU02", "_CCD3_HDU03"]);
     assert!(p.iter().all(|p| p.rotate == Rotation::Ccw90 && p.width == Some(30)));
 }
+
+#[test]
+fn statistics_boxes_follow_the_rotated_frame() {
+    // PRECOL 12, POSTPIX 32, binning 1: nx = min(32 − 32/3, 15) = 15 = ny.
+    // On a 100 × 400 CCD the rotated frame's image box is x ∈ [32, 47),
+    // y ∈ [192, 207) → rows [193, 208); the post-scan box x ∈ [75, 90),
+    // y ∈ [int(12 − 7.5), int(12 + 7.5)) = [4, 19) → rows [381, 396).
+    // Pixel value = 1000·row + column, so a box's mean names its rows and columns.
+    let h = with(with(with(header(), "PRECOL", 12i64), "POSTPIX", 32i64), "BINNING", "1,1");
+    let mut hd = vec![primary(h, 16, &[])];
+    let mut fx = host();
+    for e in 1..=3u32 {
+        hd.push(extension(e, HduKind::Image, &format!("CCD{e}"), vec![card("NAXIS1", 100i64), card("NAXIS2", 400i64)], 16, &[100, 400]));
+        fx.images.insert(e, (100, 400, (0..400u32).flat_map(|r| (0..100u32).map(move |c| (1000 * r + c) as f32)).collect()));
+    }
+    let e = evaluate::<Hires>(&context("HIRES"), hd, &fx);
+    let mean = |k: &str| match v(&e, k) {
+        Some(Value::Float(x)) => x,
+        other => panic!("{k}: {other:?}"),
+    };
+    assert_eq!(mean("IM01MN01"), 200_039.0, "image box: rows 193..207, columns 32..46");
+    assert_eq!(mean("PT01MN02"), 388_082.0, "post-scan box: rows 381..395, columns 75..89");
+    assert_eq!(mean("IM01MD03"), 200_039.0);
+}

@@ -1,22 +1,71 @@
 //! KCWI (spec instruments.md §6): key map UTC→UT, prefixes KB/KR/KF/KS by
 //! CAMERA, KOAIMTYP, elapsed time, slicer/grating table (wavelengths,
-//! resolution, slit size, pixel scales), FPC WCS, histogram-equalised JPEG.
+//! resolution, slit size, pixel scales), FPC WCS, histogram-equalised JPEG,
+//! and the DRP products of levels 1 and 2.
 //!
 //! Reference defects fixed (#36): the FPC test of set_wcs is
 //! case-insensitive like every other CAMERA test; a `-00:mm:ss` DEC keeps its
 //! sign (`koa_sdk::coords`); a mask with CWAVE ≤ 0 leaves the wavelengths
 //! unset instead of crashing.
 
+use std::path::{Path, PathBuf};
+
 use koa_sdk::common;
 use koa_sdk::coords::{dec_degrees, ra_degrees};
 use koa_sdk::job::{Fail, Job, Step, StepResult, crit, opt};
 use koa_sdk::koaid::instr_token;
 use koa_sdk::pyfmt::{round_int, round_to};
-use koa_sdk::types::{Context, Preview, Scaling};
+use koa_sdk::drp::{self, Listing, default_rel, product};
+use koa_sdk::types::{Card, Context, DrpProduct, DrpRequest, Preview, Scaling};
 use koa_sdk::value::{to_f64, to_text, usable};
 use koa_sdk::{Header, Instrument, KeyMap, program};
 
 pub struct Kcwi;
+
+/// The DRP's redux cubes of a KOAID (either may exist).
+fn cubes(datadir: &Path, koaid: &str) -> Vec<PathBuf> {
+    ["_icubed.fits", "_icubes.fits"].iter().map(|s| datadir.join("redux").join(format!("{koaid}{s}"))).collect()
+}
+
+/// FRAMENO of a primary header (integer, real or text).
+fn frameno(cards: &[Card]) -> Option<i64> {
+    cards.iter().find(|c| c.key == "FRAMENO").and_then(|c| koa_sdk::value::to_i64(&c.value))
+}
+
+/// KCWI products (instruments.md §6): the cubes, the arc/bars/bias/ql plots
+/// of earlier frames, and at level 2 the processing table, the configured
+/// DRP configuration, the frame's own sky/scat/std plots and the logs. The
+/// stage file lies in the DRP output folder.
+pub fn drp_products(level: u8, stage_file: &str, koaid: &str, listing: &Listing) -> Result<Vec<DrpProduct>, String> {
+    let none = || format!("no redux/{koaid}_icubed.fits or _icubes.fits");
+    let datadir = Path::new(stage_file).parent().ok_or_else(none)?;
+    let found: Vec<PathBuf> = cubes(datadir, koaid).into_iter().filter(|p| listing.is_file(p)).collect();
+    let n = found.first().and_then(|c| listing.header(c)).and_then(frameno).ok_or_else(none)?;
+    let mut out: Vec<DrpProduct> = found.iter().map(|src| product(src, default_rel(src))).collect();
+    let plots = |kinds: &[&str], keep: &dyn Fn(i64) -> bool| -> Vec<DrpProduct> {
+        listing
+            .files_in(&datadir.join("plots"))
+            .into_iter()
+            .filter(|p| {
+                let name = drp::name(p);
+                let parts: Vec<&str> = name.split('_').collect();
+                parts.len() >= 2 && kinds.contains(&parts[0]) && parts[1].parse::<i64>().is_ok_and(keep)
+            })
+            .map(|src| product(&src, default_rel(&src)))
+            .collect()
+    };
+    out.extend(plots(&["arc", "bars", "bias", "ql"], &|f| f < n));
+    if level >= 2 {
+        let table = datadir.join("kcwi.proc");
+        if listing.is_file(&table) {
+            out.push(product(&table, default_rel(&table)));
+        }
+        out.extend(listing.config_files().iter().map(|c| product(c, drp::name(c))));
+        out.extend(plots(&["sky", "scat", "std"], &|f| f == n));
+        out.extend(listing.files_in(&datadir.join("logs")).iter().map(|src| product(src, default_rel(src))));
+    }
+    Ok(out)
+}
 
 /// Grating: (wavelength coverage Å, R for large, medium, small slicer).
 pub fn grating(name: &str) -> Option<(f64, [i64; 3])> {
@@ -69,11 +118,7 @@ pub fn koaimtyp(hdr: &Header) -> String {
 
 fn set_koaimtyp(job: &mut Job) -> StepResult {
     let t = koaimtyp(&job.hdr);
-    if t == "undefined" {
-        job.warn("KOAIMTYP_UDF", "no IMTYPE");
-    }
-    job.hdr.set("KOAIMTYP", t, "KOA: Image type");
-    Ok(true)
+    common::record_koaimtyp(job, &t, "no IMTYPE")
 }
 
 fn set_telescope(job: &mut Job) -> StepResult {
@@ -215,6 +260,20 @@ fn set_wcs(job: &mut Job) -> StepResult {
 
 impl Instrument for Kcwi {
     const KEYMAP: KeyMap = &[("UTC", &["UT"])];
+
+    fn drp_scan(ctx: &Context, stage_file: &str, koaid: &str) -> DrpRequest {
+        let Some(datadir) = Path::new(stage_file).parent() else { return DrpRequest { folders: vec![], headers: vec![] } };
+        let mut folders = vec![drp::folder(datadir.join("redux"), false), drp::folder(datadir.join("plots"), false)];
+        if ctx.level >= 2 {
+            folders.push(drp::folder(datadir, false));
+            folders.push(drp::folder(datadir.join("logs"), false));
+        }
+        DrpRequest { folders, headers: cubes(datadir, koaid).iter().map(|p| p.display().to_string()).collect() }
+    }
+
+    fn drp_select(ctx: &Context, stage_file: &str, koaid: &str, listing: &Listing) -> Result<Vec<DrpProduct>, String> {
+        drp_products(ctx.level, stage_file, koaid, listing)
+    }
 
     fn prefix(job: &mut Job) -> Result<Option<String>, Fail> {
         if instr_token(job) != "kcwi" {

@@ -138,3 +138,53 @@ fn preview_is_histogram_equalised() {
     assert_eq!(p[0].scaling, Scaling::HistogramEqualize);
     assert_eq!((p[0].quality, p[0].origin_lower, p[0].bin), (92, true, 1));
 }
+
+#[test]
+fn drp_products_of_levels_1_and_2() {
+    use koa_sdk::types::DrpListing;
+    let k = "KB.20240315.12345.67";
+    let d = "/data/kcwi/2024mar15";
+    let mut files: Vec<String> = ["arc_00010_x.png", "bars_00019_y.png", "ql_00020_z.png", "sky_00020_a.png", "std_00019_b.png", "bias_x_c.png", "scat_00020_d.png"]
+        .iter()
+        .map(|p| format!("{d}/plots/{p}"))
+        .collect();
+    files.extend([format!("{d}/redux/{k}_icubed.fits"), format!("{d}/kcwi.proc"), format!("{d}/logs/kcwi.log"), format!("{d}/plots/deep/arc_00001_q.png")]);
+    let refs: Vec<&str> = files.iter().map(String::as_str).collect();
+    let mut listing: DrpListing = koa_sdk::testing::drp_listing(&refs);
+    let cube = format!("{d}/redux/{k}_icubed.fits");
+    listing.headers.push((cube.clone(), vec![card("FRAMENO", 20i64)]));
+    listing.config_files.push("/conf/kcwi_koarti_lev2.cfg".into());
+    let stage = format!("{d}/{k}.fits");
+    let mut ctx = context("KCWI");
+    ctx.level = 1;
+    // the scan: the cube's header, the redux and plots folders (level 2: also the data and logs folders)
+    let scan = Kcwi::drp_scan(&ctx, &stage, k);
+    assert_eq!(scan.headers, [cube.clone(), format!("{d}/redux/{k}_icubes.fits")]);
+    assert_eq!(scan.folders.len(), 2);
+    let rels = |ctx: &Context, l: &DrpListing| {
+        let mut r: Vec<String> = koa_sdk::drp_select::<Kcwi>(ctx, &stage, k, l).unwrap().into_iter().map(|p| p.rel).collect();
+        r.sort();
+        r
+    };
+    // level 1: the cube and the arc/bars/bias/ql plots of earlier frames
+    assert_eq!(rels(&ctx, &listing), ["plots/arc_00010_x.png", "plots/bars_00019_y.png", format!("redux/{k}_icubed.fits").as_str()]);
+    ctx.level = 2;
+    assert_eq!(Kcwi::drp_scan(&ctx, &stage, k).folders.len(), 4);
+    assert_eq!(
+        rels(&ctx, &listing),
+        [
+            "kcwi.proc",
+            "kcwi_koarti_lev2.cfg",
+            "logs/kcwi.log",
+            "plots/arc_00010_x.png",
+            "plots/bars_00019_y.png",
+            "plots/scat_00020_d.png",
+            "plots/sky_00020_a.png",
+            format!("redux/{k}_icubed.fits").as_str(),
+        ]
+    );
+    // no cube, or a cube without FRAMENO: no products (FILE_NOT_FOUND)
+    assert!(koa_sdk::drp_select::<Kcwi>(&ctx, &stage, "KB.20240315.99999.99", &listing).is_err());
+    listing.headers.clear();
+    assert!(koa_sdk::drp_select::<Kcwi>(&ctx, &stage, k, &listing).is_err());
+}

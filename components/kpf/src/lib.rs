@@ -10,14 +10,64 @@
 //! `s`/`t`/`i`/`f`/`.`); the DATE-BEG/DATE-END difference keeps its days and
 //! fractions; an unknown image type is reported with KOAIMTYP_UDF.
 
+use std::path::{Path, PathBuf};
+
 use koa_sdk::common;
+use koa_sdk::drp::{self, Listing, product, swap_component};
 use koa_sdk::job::{Fail, Job, Step, StepResult, crit, opt};
 use koa_sdk::pyfmt::round_int;
-use koa_sdk::types::{Context, Preview, Region, Rotation, Scaling, Tile};
+use koa_sdk::types::{Context, DrpFolder, DrpProduct, DrpRequest, Preview, Region, Rotation, Scaling, Tile};
 use koa_sdk::value::{to_text, usable};
 use koa_sdk::{Header, Instrument, KeyMap, Koaid, koaid, program};
 
 pub struct Kpf;
+
+/// The folders of KPF's DRP products: the L1 folder (the row's stage file)
+/// and at level 2 its L2, logs and quick-look (`QLP/<KOAID>`) siblings.
+fn drp_roots(level: u8, stage_file: &str, koaid: &str) -> Vec<DrpFolder> {
+    let l1 = drp::datadir(stage_file);
+    let mut roots = vec![drp::folder(&l1, true)];
+    if level >= 2 {
+        roots.push(drp::folder(swap_component(&l1, "L1", "L2"), true));
+        roots.push(drp::folder(swap_component(&l1, "L1", "logs"), true));
+        roots.push(drp::folder(swap_component(&l1, "L1", "QLP").join(koaid), true));
+    }
+    roots
+}
+
+/// KPF products (instruments.md §7): files naming the KOAID below the
+/// folders of [`drp_roots`] — of the quick-look tree only the sub-folders of
+/// the last folder (walking top-down) that has any; destination
+/// `<KOAID>/[QLP/<parent>/]<name without _zoomable>`.
+pub fn drp_products(level: u8, stage_file: &str, koaid: &str, listing: &Listing) -> Vec<DrpProduct> {
+    let l1 = drp::datadir(stage_file);
+    let mut roots: Vec<(PathBuf, bool)> = vec![(l1.clone(), false)];
+    if level >= 2 {
+        roots.push((swap_component(&l1, "L1", "L2"), false));
+        roots.push((swap_component(&l1, "L1", "logs"), false));
+        let q = swap_component(&l1, "L1", "QLP").join(koaid);
+        // the listing is in walk order: a folder before its contents
+        let mut folders = vec![q.clone()];
+        folders.extend(listing.dirs_below(&q));
+        let children = |d: &Path| -> Vec<PathBuf> { folders.iter().filter(|f| f.parent() == Some(d)).cloned().collect() };
+        let last = folders.iter().rev().map(|d| children(d)).find(|c| !c.is_empty()).unwrap_or_default();
+        roots.extend(last.into_iter().map(|d| (d, true)));
+    }
+    let mut out = Vec::new();
+    for (root, qlp) in roots {
+        for src in listing.files_below(&root).into_iter().filter(|p| drp::name(p).contains(koaid)) {
+            let file = drp::name(&src).replace("_zoomable", "");
+            let rel = if qlp {
+                let parent = src.parent().map(drp::name).unwrap_or_default();
+                Path::new(koaid).join("QLP").join(parent).join(file)
+            } else {
+                Path::new(koaid).join(file)
+            };
+            out.push(product(&src, rel));
+        }
+    }
+    out
+}
 
 /// The KOAID an OFNAME names (`…/KP.20240315.30074.52.fits`), validated
 /// against DATE-OBS; `None` when it is not one.
@@ -181,6 +231,14 @@ pub fn detector_previews(hdr: &Header) -> Vec<Preview> {
 
 impl Instrument for Kpf {
     const KEYMAP: KeyMap = &[("UTC", &["UT"])];
+
+    fn drp_scan(ctx: &Context, stage_file: &str, koaid: &str) -> DrpRequest {
+        DrpRequest { folders: drp_roots(ctx.level, stage_file, koaid), headers: vec![] }
+    }
+
+    fn drp_select(ctx: &Context, stage_file: &str, koaid: &str, listing: &Listing) -> Result<Vec<DrpProduct>, String> {
+        Ok(drp_products(ctx.level, stage_file, koaid, listing))
+    }
 
     fn prefix(job: &mut Job) -> Result<Option<String>, Fail> {
         Ok(job.hdr.lower("INSTRUME").contains("kpf").then(|| "KP".to_string()))

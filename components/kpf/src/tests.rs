@@ -67,6 +67,10 @@ fn koaimtyp_and_elapsed_time() {
     assert_eq!(t(header()).as_deref(), Some("object"));
     assert_eq!(t(with(header(), "OBJECT", "SoCal")).as_deref(), Some("solar"));
     assert_eq!(t(with(header(), "IMTYPE", "Twiflat")).as_deref(), Some("twiflat"));
+    for imtype in ["Bias", "Dark", "Arclamp", "Flatlamp", "Domeflat", "Object"] {
+        assert_eq!(t(with(header(), "IMTYPE", imtype)), Some(imtype.to_lowercase()), "{imtype}");
+    }
+    assert_eq!(t(with(header(), "IMTYPE", " ")).as_deref(), Some("undefined"), "blank IMTYPE");
     assert_eq!(t(with(header(), "IMTYPE", "Etalon")).as_deref(), Some("undefined"));
     assert_eq!(t(with(header(), "KOAIMTYP", "arclamp")), None, "a usable header value is kept");
     // defect #37: KOAIMTYP_UDF is reported
@@ -132,4 +136,36 @@ fn one_preview_per_detector() {
     let pos: Vec<(u32, u32)> = p[1].tiles.iter().map(|t| (t.x, t.y)).collect();
     assert_eq!(pos, [(0, 0), (10, 0), (0, 8), (10, 8)]);
     assert_eq!(p[2].tiles.len(), 1);
+}
+
+#[test]
+fn drp_roots_and_destinations() {
+    let k = "KP.20240315.12345.67";
+    let listing = koa_sdk::testing::drp_listing(&[
+        &format!("/k/L1/20240315/{k}_L1.fits"),
+        "/k/L1/20240315/other.fits",
+        &format!("/k/L2/20240315/{k}_L2.fits"),
+        &format!("/k/logs/20240315/{k}.log.txt"),
+        &format!("/k/QLP/20240315/{k}/a/{k}_spec_zoomable.png"),
+        &format!("/k/QLP/20240315/{k}/b/{k}_ccd.png"),
+        &format!("/k/QLP/20240315/{k}/{k}_top.png"),
+    ]);
+    let stage = "/k/L1/20240315";
+    let mut ctx = context("KPF");
+    ctx.level = 1;
+    assert_eq!(Kpf::drp_scan(&ctx, stage, k).folders, [koa_sdk::drp::folder(stage, true)]);
+    let rels = |ctx: &Context| {
+        let mut r: Vec<String> = koa_sdk::drp_select::<Kpf>(ctx, stage, k, &listing).unwrap().into_iter().map(|p| p.rel).collect();
+        r.sort();
+        r
+    };
+    assert_eq!(rels(&ctx), [format!("{k}/{k}_L1.fits")]);
+    ctx.level = 2;
+    let scan: Vec<String> = Kpf::drp_scan(&ctx, stage, k).folders.into_iter().map(|f| f.path).collect();
+    assert_eq!(scan, ["/k/L1/20240315", "/k/L2/20240315", "/k/logs/20240315", &format!("/k/QLP/20240315/{k}")]);
+    assert_eq!(
+        rels(&ctx),
+        [format!("{k}/{k}.log.txt"), format!("{k}/{k}_L1.fits"), format!("{k}/{k}_L2.fits"), format!("{k}/QLP/a/{k}_spec.png"), format!("{k}/QLP/b/{k}_ccd.png")],
+        "_zoomable removed; of the quick-look tree only the last sub-folders"
+    );
 }

@@ -19,7 +19,10 @@ use koa_sdk::preview::{MosaicSpec, mosaic};
 use koa_sdk::pyfmt::{floor_mod, round_int, round_tens, round_to};
 use koa_sdk::types::{Context, Preview, Scaling, Value};
 use koa_sdk::value::{to_text, truthy, usable};
-use koa_sdk::{Header, Instrument, KeyMap, program};
+use koa_sdk::{Header, Instrument, KeyMap, program, drp};
+
+/// DRP product files: `<KOAID><suffix>` in the DRP folder.
+const DRP_SUFFIXES: &[&str] = &["_drp.fits.gz", "_drp.jpg"];
 
 pub struct Lris;
 
@@ -105,11 +108,7 @@ pub fn koaimtyp(hdr: &Header) -> &'static str {
 
 fn set_koaimtyp(job: &mut Job) -> StepResult {
     let t = koaimtyp(&job.hdr);
-    if t == "undefined" {
-        job.warn("KOAIMTYP_UDF", "could not determine the image type");
-    }
-    job.hdr.set("KOAIMTYP", t, "KOA: Image type");
-    Ok(true)
+    common::record_koaimtyp(job, t, "could not determine the image type")
 }
 
 fn set_elaptime(job: &mut Job) -> StepResult {
@@ -125,12 +124,7 @@ fn set_ofname(job: &mut Job) -> StepResult {
     if job.hdr.raw("OFNAME").is_some_and(usable) {
         return Ok(true);
     }
-    let (Some(out), Some(n)) = (job.hdr.raw_text("OUTFILE"), job.hdr.raw_f64("FRAMENO")) else {
-        job.warn("SET_OFNAME_ERROR", "OUTFILE and FRAMENO required");
-        return Ok(false);
-    };
-    job.hdr.set("OFNAME", format!("{}{:04}.fits", out.trim(), n as i64), "KOA: Original file name");
-    Ok(true)
+    common::set_ofname_outfile(job)
 }
 
 fn get_nexten(job: &mut Job) -> StepResult {
@@ -339,13 +333,10 @@ pub fn set_skypa(job: &mut Job) -> StepResult {
 /// statistics but never ran them — defect #35); the primary when it holds data.
 fn set_image_stats(job: &mut Job) -> StepResult {
     let ext = if job.hdr.has_array(0) { Some(0) } else { common::image_extensions(job).first().copied() };
-    let Some(ext) = ext else { return Ok(true) };
-    let s = job.host.image_stats(ext, None, None).map_err(Fail)?;
-    let [mn, sd, md] = common::stat_values(s.mean, s.std, s.median);
-    job.hdr.set("IMAGEMN", mn, "KOA: Image data mean");
-    job.hdr.set("IMAGESD", sd, "KOA: Image data standard deviation");
-    job.hdr.set("IMAGEMD", md, "KOA: Image data median");
-    Ok(true)
+    match ext {
+        Some(ext) => common::set_image_stats_of(job, ext),
+        None => Ok(true),
+    }
 }
 
 fn set_npixsat(job: &mut Job) -> StepResult {
@@ -375,6 +366,8 @@ fn set_mjd_obs(job: &mut Job) -> StepResult {
 
 impl Instrument for Lris {
     const KEYMAP: KeyMap = &[("OFNAME", &["OUTFILE"])];
+    /// Level 1: the `_drp` files; PypeIt level 2.
+    const DRP: drp::Rules = drp::Rules { level1: drp::Rule::Suffixes(DRP_SUFFIXES), level2: drp::Rule::PypeIt };
     const KEYSKIPS: &'static [&'static str] = &["CCDGN00", "CCDRN00"];
 
     fn set_instr(job: &mut Job) -> StepResult {
@@ -441,18 +434,8 @@ impl Instrument for Lris {
     fn preview_plan_checked(_ctx: &Context, hdr: &Header) -> Result<Vec<Preview>, String> {
         match arm(hdr) {
             Some(Arm::Blue) => {
-                let (bx, by) = binning(hdr);
-                let g = |k: &str| hdr.raw_f64(k).unwrap_or(0.0) as u32;
-                let spec = MosaicSpec {
-                    precol: g("PRECOL") / bx,
-                    postpix: g("POSTPIX") / bx,
-                    preline: g("PRELINE") / by,
-                    postline: g("POSTLINE") / by,
-                    row_split: None,
-                    bin: 1,
-                    // blue: any missing or unparsable DETSEC aborts the preview
-                    require_detsec: true,
-                };
+                // blue: any missing or unparsable DETSEC aborts the preview
+                let spec = MosaicSpec::from_header(hdr, None, 1, true);
                 Ok(mosaic(hdr, &spec, "")?.into_iter().collect())
             }
             _ => {
@@ -461,13 +444,6 @@ impl Instrument for Lris {
             }
         }
     }
-}
-
-/// BINNING `bx,by` (default 1,1).
-fn binning(hdr: &Header) -> (u32, u32) {
-    let t = hdr.text("BINNING").unwrap_or_default();
-    let mut it = t.split(',').map(|s| s.trim().parse::<u32>().ok().filter(|v| *v > 0));
-    (it.next().flatten().unwrap_or(1), it.next().flatten().unwrap_or(1))
 }
 
 #[cfg(target_arch = "wasm32")]

@@ -80,6 +80,11 @@ fn koaimtyp_open_trapdoor() {
     let still = with(red(), "AXESTAT", "in position");
     assert_eq!(koaimtyp(&hdr(with(with(still.clone(), "AUTOSHUT", true), "CALNAME", "ir"))), "polcal");
     assert_eq!(koaimtyp(&hdr(with(still.clone(), "AUTOSHUT", 1i64))), "object");
+    for off in ["F", "false", "0"] {
+        assert_eq!(koaimtyp(&hdr(with(still.clone(), "AUTOSHUT", off))), "undefined", "AUTOSHUT {off:?} is not an exposure");
+    }
+    assert_eq!(koaimtyp(&hdr(with(red(), "AXESTAT", "slewing"))), "object");
+    assert_eq!(koaimtyp(&hdr(with(still.clone(), "OBJECT", "sky flat"))), "object");
     assert_eq!(koaimtyp(&hdr(red())), "object");
     assert_eq!(koaimtyp(&hdr(with(still.clone(), "OBJECT", "Twilight-Flats"))), "object");
     assert_eq!(koaimtyp(&hdr(with(still.clone(), "OBJECT", "dome"))), "undefined");
@@ -93,6 +98,7 @@ fn koaimtyp_closed_trapdoor() {
     assert_eq!(koaimtyp(&hdr(with(closed.clone(), "LAMPS", "1,0,0,0,0,0"))), "arclamp");
     assert_eq!(koaimtyp(&hdr(with(with(closed.clone(), "LAMPS", "1,0,0,0,0,0"), "GRANAME", "mirror"))), "undefined");
     assert_eq!(koaimtyp(&hdr(with(closed.clone(), "LAMPS", "0,0,0,0,0,0"))), "dark");
+    assert_eq!(koaimtyp(&hdr(with(closed.clone(), "LAMPS", "0,0,2"))), "undefined", "lamps set but none on");
     assert_eq!(koaimtyp(&hdr(with(closed.clone(), "HALOGEN", "on"))), "flatlamp");
     assert_eq!(koaimtyp(&hdr(with(closed.clone(), "NEON", "on"))), "arclamp");
     let off = ["NEON", "ARGON", "CADMIUM", "ZINC", "HALOGEN", "KRYPTON", "XENON", "FEARGON", "DEUTERI"].iter().fold(closed.clone(), |h, k| with(h, k, "off"));

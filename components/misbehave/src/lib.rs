@@ -5,10 +5,15 @@
 //! recursion through the stack in linear memory), `oversize` (returns 400 000 edits, within
 //! its memory cap but beyond the host's result bounds), anything else → a
 //! small normal result. `identify` succeeds with an `MB` KOAID unless the
-//! mode is `identify-loop`.
+//! mode is `identify-loop`. DRP rows: every file of the stage folder is a
+//! product, except in modes `drp-wide` (asks to list `/etc`), `drp-escape`
+//! (a source the runtime did not list) and `drp-climb` (a destination
+//! outside the level folder).
 
 use koa_sdk::bindings::Guest;
-use koa_sdk::types::{Context, Diagnostic, Edit, Evaluation, Hdu, Identity, Preview, SetCard, Value};
+use koa_sdk::types::{
+    Context, Diagnostic, DrpFolder, DrpListing, DrpProduct, DrpRequest, Edit, Evaluation, Hdu, Identity, Preview, SetCard, Value,
+};
 
 /// A plausible identity from the header's DATE-OBS (so `evaluate` runs).
 fn identity(hdus: &[Hdu]) -> Identity {
@@ -123,6 +128,24 @@ impl Guest for Misbehave {
     }
     fn preview_plan(_ctx: Context, _hdus: Vec<Hdu>) -> Result<Vec<Preview>, String> {
         Ok(vec![])
+    }
+    fn drp_scan(ctx: Context, stage_file: String, _koaid: String) -> DrpRequest {
+        let path = if mode(&ctx) == "drp-wide" { "/etc".to_string() } else { stage_file };
+        DrpRequest { folders: vec![DrpFolder { path, recursive: false }], headers: vec![] }
+    }
+    fn drp_select(ctx: Context, _stage_file: String, _koaid: String, listing: DrpListing) -> Result<Vec<DrpProduct>, String> {
+        let mut out: Vec<DrpProduct> = listing
+            .entries
+            .iter()
+            .filter(|e| !e.is_dir)
+            .map(|e| DrpProduct { src: e.path.clone(), rel: e.path.rsplit('/').next().unwrap_or("").to_string() })
+            .collect();
+        match mode(&ctx).as_str() {
+            "drp-escape" => out.push(DrpProduct { src: "/etc/hostname".into(), rel: "hostname".into() }),
+            "drp-climb" => out.push(DrpProduct { src: out.first().map(|p| p.src.clone()).unwrap_or_default(), rel: "../../escaped".into() }),
+            _ => {}
+        }
+        Ok(out)
     }
 }
 

@@ -13,7 +13,7 @@ use koa_sdk::koaid::instr_token;
 use koa_sdk::pyfmt::round_to;
 use koa_sdk::types::HduKind;
 use koa_sdk::value::to_f64;
-use koa_sdk::{Instrument, KeyMap, program};
+use koa_sdk::{Instrument, KeyMap, program, drp};
 
 pub struct Mosfire;
 
@@ -69,11 +69,7 @@ fn set_koaimtyp(job: &mut Job) -> StepResult {
     let has = job.hdr.has_array(0);
     let mean = move || if has { host.image_stats(0, None, None).ok().map(|s| s.mean) } else { None };
     let t = koaimtyp(job, &mean);
-    if t == "undefined" {
-        job.warn("KOAIMTYP_UDF", "could not determine the image type");
-    }
-    job.hdr.set("KOAIMTYP", t, "KOA: Image type");
-    Ok(true)
+    common::record_koaimtyp(job, t, "could not determine the image type")
 }
 
 fn set_elaptime(job: &mut Job) -> StepResult {
@@ -94,6 +90,8 @@ fn set_wavelengths(job: &mut Job) -> StepResult {
 
 impl Instrument for Mosfire {
     const KEYMAP: KeyMap = &[("OFNAME", &["DATAFILE"]), ("FRAMENO", &["FRAMENUM"])];
+    /// PypeIt level 2 (instruments.md §1.1).
+    const DRP: drp::Rules = drp::Rules { level1: drp::Rule::None, level2: drp::Rule::PypeIt };
     const KEYSKIPS: &'static [&'static str] = &[r"B\d+STAT", r"B\d+POS"];
 
     fn prefix(job: &mut Job) -> Result<Option<String>, Fail> {

@@ -13,7 +13,10 @@ use koa_sdk::job::{Fail, Job, Step, StepResult, crit, opt};
 use koa_sdk::pyfmt::round_to;
 use koa_sdk::types::{Context, Preview, Value};
 use koa_sdk::value::{to_f64, usable};
-use koa_sdk::{Header, Instrument, KeyMap, Koaid, koaid, program};
+use koa_sdk::{Header, Instrument, KeyMap, Koaid, koaid, program, drp};
+
+/// DRP product files: `<KOAID><suffix>` in the DRP folder.
+const DRP_SUFFIXES: &[&str] = &["_drp.fits.gz", "_drp.jpg"];
 
 pub struct Nirc2;
 
@@ -72,11 +75,7 @@ pub fn koaimtyp(job: &Job) -> &'static str {
 
 fn set_koaimtyp(job: &mut Job) -> StepResult {
     let t = koaimtyp(job);
-    if t == "undefined" {
-        job.warn("KOAIMTYP_UDF", "could not determine the image type");
-    }
-    job.hdr.set("KOAIMTYP", t, "KOA: Image type");
-    Ok(true)
+    common::record_koaimtyp(job, t, "could not determine the image type")
 }
 
 fn set_ofname(job: &mut Job) -> StepResult {
@@ -324,6 +323,8 @@ fn set_instr(job: &mut Job) -> StepResult {
 
 impl Instrument for Nirc2 {
     const KEYMAP: KeyMap = &[("OFNAME", &["FILENAME"])];
+    /// The `_drp` files (instruments.md §10).
+    const DRP: drp::Rules = drp::Rules { level1: drp::Rule::Suffixes(DRP_SUFFIXES), level2: drp::Rule::Suffixes(DRP_SUFFIXES) };
 
     fn set_instr(job: &mut Job) -> StepResult {
         set_instr(job)

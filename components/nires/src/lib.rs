@@ -6,7 +6,7 @@
 use koa_sdk::common::{self, set_elaptime_coadds};
 use koa_sdk::job::{Fail, Job, Step, StepResult, crit, opt};
 use koa_sdk::koaid::instr_token;
-use koa_sdk::{Instrument, KeyMap, program};
+use koa_sdk::{Instrument, KeyMap, program, drp};
 
 pub struct Nires;
 
@@ -91,11 +91,8 @@ pub fn koaimtyp(obstype: &str) -> &'static str {
 
 fn set_koaimtyp(job: &mut Job) -> StepResult {
     let t = koaimtyp(&job.hdr.lower("OBSTYPE"));
-    if t == "undefined" {
-        job.warn("KOAIMTYP_UDF", format!("OBSTYPE {:?} gives no image type", job.hdr.text("OBSTYPE")));
-    }
-    job.hdr.set("KOAIMTYP", t, "KOA: Image type");
-    Ok(true)
+    let why = format!("OBSTYPE {:?} gives no image type", job.hdr.text("OBSTYPE"));
+    common::record_koaimtyp(job, t, why)
 }
 
 fn set_elaptime(job: &mut Job) -> StepResult {
@@ -104,6 +101,8 @@ fn set_elaptime(job: &mut Job) -> StepResult {
 
 impl Instrument for Nires {
     const KEYMAP: KeyMap = &[("OFNAME", &["DATAFILE"]), ("FRAMENO", &["FRAMENUM"])];
+    /// PypeIt level 2 (instruments.md §1.1).
+    const DRP: drp::Rules = drp::Rules { level1: drp::Rule::None, level2: drp::Rule::PypeIt };
 
     fn prefix(job: &mut Job) -> Result<Option<String>, Fail> {
         if instr_token(job) != "nires" {

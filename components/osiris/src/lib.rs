@@ -13,7 +13,18 @@ use koa_sdk::common::{self, is_at_domeflat};
 use koa_sdk::job::{Fail, Job, Step, StepResult, crit, opt};
 use koa_sdk::pyfmt::round_to;
 use koa_sdk::value::{to_f64, to_text, usable};
-use koa_sdk::{Header, Instrument, KeyMap, program};
+use koa_sdk::{Header, Instrument, KeyMap, program, drp};
+
+/// DRP product files: `<KOAID><suffix>` in the DRP folder.
+const DRP_SUFFIXES: &[&str] = &[
+    "_drp.fits.gz",
+    "_drp.jpg",
+    ".lev1.fits.gz",
+    ".lev1.jpg",
+    ".lev2.fits.gz",
+    ".lev2_median.jpg",
+    ".lev2_sum_positive_slices.jpg",
+];
 
 pub struct Osiris;
 
@@ -83,11 +94,7 @@ pub fn calib_name(stem: &str) -> bool {
 
 fn set_koaimtyp(job: &mut Job) -> StepResult {
     let t = koaimtyp(job);
-    if t == "undefined" {
-        job.warn("KOAIMTYP_UDF", "could not determine the image type");
-    }
-    job.hdr.set("KOAIMTYP", t, "KOA: Image type");
-    Ok(true)
+    common::record_koaimtyp(job, t, "could not determine the image type")
 }
 
 fn set_elaptime(job: &mut Job) -> StepResult {
@@ -219,6 +226,8 @@ fn check_ra(job: &mut Job) -> StepResult {
 
 impl Instrument for Osiris {
     const KEYMAP: KeyMap = &[("OFNAME", &["DATAFILE"]), ("FRAMENO", &["FRAMENUM"])];
+    /// The OSIRIS DRP files of levels 1 and 2 (instruments.md §13).
+    const DRP: drp::Rules = drp::Rules { level1: drp::Rule::Suffixes(DRP_SUFFIXES), level2: drp::Rule::Suffixes(DRP_SUFFIXES) };
 
     fn set_instr(job: &mut Job) -> StepResult {
         job.hdr.set("INSTRUME", "OSIRIS", "KOA: Instrument");

@@ -108,6 +108,16 @@ pub fn set_ofname_outfile(job: &mut Job) -> StepResult {
     Ok(true)
 }
 
+/// KOAIMTYP := `t` `'KOA: Image type'`; `undefined` is reported as
+/// KOAIMTYP_UDF with `why` (the header values the decision read).
+pub fn record_koaimtyp(job: &mut Job, t: &str, why: impl Into<String>) -> StepResult {
+    if t == "undefined" {
+        job.warn("KOAIMTYP_UDF", why);
+    }
+    job.hdr.set("KOAIMTYP", t, "KOA: Image type");
+    Ok(true)
+}
+
 /// HST date of the frame (UT date minus one day).
 pub fn hst_date(job: &Job) -> Option<String> {
     job.hdr.raw_text("DATE-OBS").and_then(|d| day_before(d.get(..10)?))
@@ -220,7 +230,12 @@ pub fn set_image_stats(job: &mut Job) -> StepResult {
         job.log("primary HDU has no image data; no statistics");
         return Ok(true);
     }
-    let s = job.host.image_stats(0, None, None).map_err(Fail)?;
+    set_image_stats_of(job, 0)
+}
+
+/// IMAGEMN/IMAGESD/IMAGEMD of the whole image of HDU `hdu`.
+pub fn set_image_stats_of(job: &mut Job, hdu: u32) -> StepResult {
+    let s = job.host.image_stats(hdu, None, None).map_err(Fail)?;
     let [mn, sd, md] = stat_values(s.mean, s.std, s.median);
     job.hdr.set("IMAGEMN", mn, "KOA: Image data mean");
     job.hdr.set("IMAGESD", sd, "KOA: Image data standard deviation");

@@ -93,6 +93,14 @@ impl Header {
         self.raw(key).map(to_text)
     }
 
+    /// BINNING `bx,by` (spaces allowed); a missing, unparsable or zero
+    /// factor is 1.
+    pub fn binning(&self) -> (u32, u32) {
+        let t = self.text("BINNING").unwrap_or_default();
+        let mut it = t.split(',').map(|s| s.trim().parse::<u32>().ok().filter(|v| *v > 0));
+        (it.next().flatten().unwrap_or(1), it.next().flatten().unwrap_or(1))
+    }
+
     /// Raw read in an extension as Python `str()`.
     pub fn raw_text_ext(&self, ext: usize, key: &str) -> Option<String> {
         self.raw_ext(ext, key).map(to_text)

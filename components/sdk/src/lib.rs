@@ -1,7 +1,8 @@
 //! koa-sdk — the guest library every koa-dep instrument component uses.
 //!
 //! An instrument implements [`Instrument`] (key map, KOAID prefix, ordered
-//! DQA step list, preview plan) and exports it with [`instrument_component!`].
+//! DQA step list, preview plan, DRP product rules) and exports it with
+//! [`instrument_component!`].
 //! Everything else — header view with the key map and "usable value"
 //! semantics, the KOAID/DATE-OBS/UTC repair, SEMESTER, program and PROPINT
 //! assignment, weather, OA, image statistics, DQA bookkeeping — is here once.
@@ -24,6 +25,7 @@ pub mod bindings {
 
 pub mod common;
 pub mod coords;
+pub mod drp;
 pub mod header;
 pub mod host;
 pub mod job;
@@ -43,7 +45,7 @@ pub use host::Host;
 pub use job::{Fail, Hooks, Job, Step, StepResult, crit, opt};
 pub use koaid::Koaid;
 
-use types::{Context, Diagnostic, Evaluation, Hdu, Identity, Preview, Severity, StepReport};
+use types::{Context, Diagnostic, DrpListing, DrpProduct, DrpRequest, Evaluation, Hdu, Identity, Preview, Severity, StepReport};
 
 /// One instrument's header logic.
 pub trait Instrument {
@@ -93,6 +95,21 @@ pub trait Instrument {
     /// (instruments whose plans can fail override this one).
     fn preview_plan_checked(ctx: &Context, hdr: &Header) -> Result<Vec<Preview>, String> {
         Ok(Self::preview_plan(ctx, hdr))
+    }
+
+    /// Level-1/2 DRP product rules (spec instruments.md, "DRP" column).
+    const DRP: drp::Rules = drp::Rules::NONE;
+
+    /// Level 1/2 (`ctx.level`): the folders and headers the DRP rules need
+    /// for a row whose stage_file is `stage_file` ([`Self::DRP`] unless overridden).
+    fn drp_scan(ctx: &Context, stage_file: &str, _koaid: &str) -> DrpRequest {
+        Self::DRP.scan(ctx, stage_file)
+    }
+
+    /// The DRP products of `koaid` in the runtime's listing; an error when the
+    /// instrument has none at this level.
+    fn drp_select(ctx: &Context, stage_file: &str, koaid: &str, listing: &drp::Listing) -> Result<Vec<DrpProduct>, String> {
+        Self::DRP.select(ctx, stage_file, koaid, listing)
     }
 
     fn hooks() -> Hooks {
@@ -176,6 +193,11 @@ pub fn preview_plan_checked<I: Instrument>(ctx: &Context, hdus: Vec<Hdu>) -> Res
     I::preview_plan_checked(ctx, &hdr)
 }
 
+/// `drp-select` over the runtime's listing.
+pub fn drp_select<I: Instrument>(ctx: &Context, stage_file: &str, koaid: &str, listing: &DrpListing) -> Result<Vec<DrpProduct>, String> {
+    I::drp_select(ctx, stage_file, koaid, &drp::Listing(listing))
+}
+
 /// Whether an evaluation stopped at a failing critical step.
 pub fn stopped(e: &Evaluation) -> bool {
     e.steps.iter().any(|s| s.critical && !s.ok)
@@ -214,6 +236,17 @@ macro_rules! instrument_component {
                 hdus: ::std::vec::Vec<$crate::types::Hdu>,
             ) -> ::std::result::Result<::std::vec::Vec<$crate::types::Preview>, ::std::string::String> {
                 $crate::preview_plan_checked::<$instr>(&ctx, hdus)
+            }
+            fn drp_scan(ctx: $crate::types::Context, stage_file: ::std::string::String, koaid: ::std::string::String) -> $crate::types::DrpRequest {
+                <$instr as $crate::Instrument>::drp_scan(&ctx, &stage_file, &koaid)
+            }
+            fn drp_select(
+                ctx: $crate::types::Context,
+                stage_file: ::std::string::String,
+                koaid: ::std::string::String,
+                listing: $crate::types::DrpListing,
+            ) -> ::std::result::Result<::std::vec::Vec<$crate::types::DrpProduct>, ::std::string::String> {
+                $crate::drp_select::<$instr>(&ctx, &stage_file, &koaid, &listing)
             }
         }
         $crate::bindings::export_instrument!(__KoaComponent with_types_in $crate::bindings);

@@ -67,6 +67,24 @@ pub struct MosaicSpec {
     pub require_detsec: bool,
 }
 
+impl MosaicSpec {
+    /// Pre/post-scan widths from PRECOL, POSTPIX, PRELINE and POSTLINE
+    /// divided by the BINNING factors.
+    pub fn from_header(hdr: &Header, row_split: Option<i64>, bin: u32, require_detsec: bool) -> Self {
+        let (bx, by) = hdr.binning();
+        let g = |k: &str| hdr.raw_f64(k).unwrap_or(0.0) as u32;
+        MosaicSpec {
+            precol: g("PRECOL") / bx,
+            postpix: g("POSTPIX") / bx,
+            preline: g("PRELINE") / by,
+            postline: g("POSTLINE") / by,
+            row_split,
+            bin,
+            require_detsec,
+        }
+    }
+}
+
 /// `x1:x2,y1:y2` of a DETSEC text (`[x1:x2,y1:y2]`).
 pub fn parse_detsec(text: &str) -> Option<(i64, i64, i64, i64)> {
     let t = text.trim().trim_start_matches('[').trim_end_matches(']');

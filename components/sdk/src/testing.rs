@@ -188,3 +188,25 @@ pub fn edited<'a>(edits: &'a [crate::types::Edit], key: &str) -> Option<&'a Valu
         _ => None,
     })
 }
+
+/// A DRP listing of the given files and their folders (every ancestor but
+/// `/`), sorted as the runtime sorts (component by component).
+pub fn drp_listing(files: &[&str]) -> crate::types::DrpListing {
+    use std::path::PathBuf;
+    let mut paths: Vec<(PathBuf, bool)> = Vec::new();
+    for f in files {
+        let p = PathBuf::from(f);
+        for a in p.ancestors().skip(1) {
+            if a.as_os_str().len() > 1 && !paths.iter().any(|(q, _)| q == a) {
+                paths.push((a.to_path_buf(), true));
+            }
+        }
+        paths.push((p, false));
+    }
+    paths.sort();
+    crate::types::DrpListing {
+        entries: paths.into_iter().map(|(p, d)| crate::types::DrpEntry { path: p.display().to_string(), is_dir: d }).collect(),
+        headers: vec![],
+        config_files: vec![],
+    }
+}

@@ -1,7 +1,8 @@
 //! Levels 1 and 2 (spec pipeline.md §4.4–4.5, §20): a DRP row names its
 //! KOAID and, in `stage_file`, the DRP output folder. The steps: the row's
-//! identity and level folder, `copy_drp_files` (service `DRP`; KPF always)
-//! by the rules of [`crate::drp`], `run_lev1` (DEIMOS `RTI` rows: the 2×4
+//! identity and level folder, `copy_drp_files` (service `DRP`; KPF always:
+//! the instrument component's `drp-scan`, the host's listing, its
+//! `drp-select`, checked and copied by [`crate::drp`]), `run_lev1` (DEIMOS `RTI` rows: the 2×4
 //! mosaic JPEG of the published lev-0 file, rendered by the thumbnail
 //! component), the MD5 table and archive size, then the transfer with
 //! `ingesttype=lev<N>` (KCWI level 2: one transfer list per night and the
@@ -10,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{Job, Pending, Severity, StepResult};
-use crate::drp::{self, DrpSettings};
+use crate::drp;
 
 impl Job<'_> {
     /// The steps after `record` for a level-1/2 row.
@@ -59,12 +60,8 @@ impl Job<'_> {
         }
         let koaid = self.koaid.clone().expect("koaid");
         let dir = self.lev0.clone().expect("level dir");
-        let settings = DrpSettings { kcwi_lev2_config: self.a.cfg.archive.kcwi_lev2_config.clone() };
         let stage = row.stage_file.clone().unwrap_or_default();
-        let list = match drp::products(&self.instrument, self.level(), &stage, &koaid, &settings) {
-            Ok(l) => l,
-            Err(e) => return Err(self.stop(Severity::Error, "FILE_NOT_FOUND", "copy_drp_files", e.to_string())),
-        };
+        let list = self.drp_products(&stage, &koaid)?;
         let mut copied = 0;
         for p in &list {
             let dest = dir.join(&p.rel);
@@ -79,6 +76,48 @@ impl Job<'_> {
         }
         self.log.info(&format!("{} DRP products ({copied} copied, the rest up to date)", list.len()));
         Ok(())
+    }
+
+    /// The component's products of this row: scan, list, select, accept.
+    fn drp_products(&mut self, stage: &str, koaid: &str) -> Result<Vec<drp::Product>, super::Stop> {
+        const STEP: &str = "copy_drp_files";
+        let ctx = self.context();
+        let component = self.component();
+        let a = self.a;
+        let sb = &a.sandbox;
+        let scan = match sb.drp_scan(&component, &ctx, stage, koaid) {
+            Ok(s) => s,
+            Err(f) => return Err(self.stop(Severity::Error, f.code(), STEP, f.to_string())),
+        };
+        let config: Vec<PathBuf> = match (self.instrument.as_str(), &a.cfg.archive.kcwi_lev2_config) {
+            ("KCWI", Some(c)) => vec![c.clone()],
+            _ => Vec::new(),
+        };
+        let contract = |m: String| crate::sandbox::ComponentFailure::Contract { component: component.clone(), message: m };
+        let listing = match drp::list(&scan, stage, &config) {
+            Ok(l) => l,
+            Err(e @ drp::DrpError::TooMany(_)) => return Err(self.stop(Severity::Error, "DRP_LIST_ERROR", STEP, e.to_string())),
+            Err(e) => {
+                let f = contract(e.to_string());
+                return Err(self.stop(Severity::Error, f.code(), STEP, f.to_string()));
+            }
+        };
+        let products = match sb.drp_select(&component, &ctx, stage, koaid, &listing) {
+            Ok(Ok(p)) => p,
+            Ok(Err(why)) => return Err(self.stop(Severity::Error, "FILE_NOT_FOUND", STEP, format!("{koaid} level {}: {why}", self.level()))),
+            Err(f) => return Err(self.stop(Severity::Error, f.code(), STEP, f.to_string())),
+        };
+        let list = match drp::accept(&listing, products) {
+            Ok(l) => l,
+            Err(e) => {
+                let f = contract(e.to_string());
+                return Err(self.stop(Severity::Error, f.code(), STEP, f.to_string()));
+            }
+        };
+        if list.is_empty() {
+            return Err(self.stop(Severity::Error, "FILE_NOT_FOUND", STEP, format!("{koaid} level {}: nothing in {stage}", self.level())));
+        }
+        Ok(list)
     }
 
     /// DEIMOS `RTI` rows at level 1: the mosaic JPEG of the lev-0 file.

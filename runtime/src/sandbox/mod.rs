@@ -90,6 +90,10 @@ pub enum ComponentFailure {
     Oversize { component: String, message: String },
     #[error("component {component} could not be loaded: {message}")]
     Load { component: String, message: String },
+    /// A result the host refuses: a DRP folder outside the row's DRP tree, a
+    /// product it did not list, a destination outside the level folder.
+    #[error("component {component} broke its contract: {message}")]
+    Contract { component: String, message: String },
 }
 
 impl ComponentFailure {
@@ -103,6 +107,7 @@ impl ComponentFailure {
             ComponentFailure::StackOverflow { .. } => "COMPONENT_STACK_OVERFLOW",
             ComponentFailure::Oversize { .. } => "COMPONENT_OVERSIZE",
             ComponentFailure::Load { .. } => "COMPONENT_LOAD_ERROR",
+            ComponentFailure::Contract { .. } => "COMPONENT_CONTRACT",
         }
     }
 }
@@ -292,6 +297,47 @@ impl Sandbox {
             if why.len() > MAX_TEXT {
                 return Err(ComponentFailure::Oversize { component: component.into(), message: format!("{} bytes of error text", why.len()) });
             }
+        }
+        Ok(out)
+    }
+
+    /// `instrument.drp-scan`: what a DRP row's rules need listed (no host
+    /// imports are served: the rules are pure).
+    pub fn drp_scan(&self, component: &str, ctx: &types::Context, stage_file: &str, koaid: &str) -> Result<types::DrpRequest, ComponentFailure> {
+        let (pre, limits) = self.registry.instrument(component)?;
+        let mut store = self.store(limits, None);
+        let out = pre
+            .instantiate(&mut store)
+            .and_then(|i| i.call_drp_scan(&mut store, ctx, stage_file, koaid))
+            .map_err(|e| Self::classify(component, limits, &store, e))?;
+        let long = out.folders.iter().map(|f| f.path.len()).chain(out.headers.iter().map(String::len)).any(|n| n > MAX_TEXT);
+        if out.folders.len() > 64 || out.headers.len() > 64 || long {
+            return Err(ComponentFailure::Oversize { component: component.into(), message: format!("{} folders, {} headers", out.folders.len(), out.headers.len()) });
+        }
+        Ok(out)
+    }
+
+    /// `instrument.drp-select` over the host's listing.
+    pub fn drp_select(
+        &self,
+        component: &str,
+        ctx: &types::Context,
+        stage_file: &str,
+        koaid: &str,
+        listing: &types::DrpListing,
+    ) -> Result<Result<Vec<types::DrpProduct>, String>, ComponentFailure> {
+        let (pre, limits) = self.registry.instrument(component)?;
+        let mut store = self.store(limits, None);
+        let out = pre
+            .instantiate(&mut store)
+            .and_then(|i| i.call_drp_select(&mut store, ctx, stage_file, koaid, listing))
+            .map_err(|e| Self::classify(component, limits, &store, e))?;
+        let oversize = match &out {
+            Ok(p) => p.len() > MAX_EDITS || p.iter().any(|p| p.src.len() > MAX_TEXT || p.rel.len() > MAX_TEXT),
+            Err(why) => why.len() > MAX_TEXT,
+        };
+        if oversize {
+            return Err(ComponentFailure::Oversize { component: component.into(), message: "DRP product list".into() });
         }
         Ok(out)
     }
