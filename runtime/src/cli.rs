@@ -1,4 +1,4 @@
-//! The command line (clap): `archive`, `demo`, `component list|run`, `sample`.
+//! The command line (clap): `archive`, `demo`, `component list|run|drp`, `sample`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -200,6 +200,30 @@ pub enum ComponentCmd {
     },
     /// Run one component in isolation on a FITS file (same sandbox limits).
     Run(RunArgs),
+    /// Run a component's DRP rules (levels 1/2) on a DRP output folder:
+    /// what it asks to list and the products it chooses.
+    Drp(DrpArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DrpArgs {
+    /// Instrument name or a path to a component `.wasm`.
+    pub component: String,
+    /// The row's stage_file: the DRP output folder (KCWI: a file in it).
+    #[arg(long)]
+    pub stage: PathBuf,
+    #[arg(long)]
+    pub koaid: String,
+    #[arg(long, default_value_t = 1)]
+    pub level: u8,
+    /// Extra context options (`key=value`), repeatable.
+    #[arg(long = "context", value_parser = parse_kv)]
+    pub context: Vec<(String, String)>,
+    /// Instrument name when running a `.wasm` file (default: its file stem).
+    #[arg(long)]
+    pub instrument: Option<String>,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -641,15 +665,62 @@ pub fn component_list(cfg: &Config, json: bool) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// (component name, instrument) of `INSTR` or `path/to/x.wasm` (registered in `cfg`).
+fn component_and_instrument(cfg: &mut Config, component: &str, instrument: Option<&String>) -> (String, String) {
+    if component.ends_with(".wasm") {
+        let stem = Path::new(component).file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+        cfg.components.files.insert(stem.clone(), PathBuf::from(component));
+        (stem.clone(), instrument.cloned().unwrap_or(stem).to_uppercase())
+    } else {
+        (component.to_lowercase(), instrument.cloned().unwrap_or(component.to_string()).to_uppercase())
+    }
+}
+
+/// `koa-dep component drp`: prints the folders asked for and the products
+/// chosen (source → destination); exit 2 when there are none.
+pub fn component_drp(mut cfg: Config, args: DrpArgs) -> anyhow::Result<i32> {
+    let (name, instrument) = component_and_instrument(&mut cfg, &args.component, args.instrument.as_ref());
+    let sb = crate::app::sandbox(&cfg)?;
+    let stage = std::path::absolute(&args.stage)?.display().to_string();
+    let opts = crate::pipeline::JobOptions { context: args.context.clone(), ..Default::default() };
+    let ctx = crate::pipeline::identify::make_context(&cfg, &instrument, args.level, Path::new(&stage), &stage, "", &opts);
+    let config = crate::drp::config_files(&cfg, &instrument);
+    let out = crate::drp::select(&sb, &name, &ctx, &stage, &args.koaid, &config);
+    let (code, text) = match &out {
+        Ok(_) => (None, None),
+        Err(e) => (Some(e.code()), Some(e.to_string())),
+    };
+    if args.json {
+        let (folders, products) = match &out {
+            Ok((req, p)) => (
+                req.folders.iter().map(|f| serde_json::json!({"path": f.path, "recursive": f.recursive})).collect::<Vec<_>>(),
+                p.iter().map(|p| serde_json::json!({"src": p.src, "rel": p.rel})).collect::<Vec<_>>(),
+            ),
+            Err(_) => (vec![], vec![]),
+        };
+        let v = serde_json::json!({"component": name, "instrument": instrument, "level": args.level, "koaid": args.koaid,
+            "stage": stage, "folders": folders, "products": products, "status_code": code, "message": text});
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("component {name}  instrument {instrument}  level {}  koaid {}  stage {stage}", args.level, args.koaid);
+        match &out {
+            Ok((req, products)) => {
+                for f in &req.folders {
+                    println!("listed  {}{}", f.path, if f.recursive { " (recursive)" } else { "" });
+                }
+                for p in products {
+                    println!("product {} -> {}", p.src.display(), p.rel.display());
+                }
+            }
+            Err(e) => println!("{}: {e}", e.code()),
+        }
+    }
+    Ok(if out.is_ok() { 0 } else { 2 })
+}
+
 /// `koa-dep component run`.
 pub async fn component_run(mut cfg: Config, args: RunArgs) -> anyhow::Result<i32> {
-    let (name, instrument) = if args.component.ends_with(".wasm") {
-        let stem = Path::new(&args.component).file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
-        cfg.components.files.insert(stem.clone(), PathBuf::from(&args.component));
-        (stem.clone(), args.instrument.clone().unwrap_or(stem).to_uppercase())
-    } else {
-        (args.component.to_lowercase(), args.instrument.clone().unwrap_or(args.component.clone()).to_uppercase())
-    };
+    let (name, instrument) = component_and_instrument(&mut cfg, &args.component, args.instrument.as_ref());
     cfg.services.fixture = args.services.clone();
     if args.services.is_none() {
         cfg.services.api_url = None;

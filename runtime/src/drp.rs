@@ -132,6 +132,61 @@ pub fn accept(listing: &DrpListing, products: Vec<DrpProduct>) -> Result<Vec<Pro
     Ok(out)
 }
 
+/// The configured DRP configuration files of an instrument (KCWI level 2:
+/// `archive.kcwi_lev2_config`).
+pub fn config_files(cfg: &crate::config::Config, instrument: &str) -> Vec<PathBuf> {
+    match (instrument.to_uppercase().as_str(), &cfg.archive.kcwi_lev2_config) {
+        ("KCWI", Some(c)) => vec![c.clone()],
+        _ => Vec::new(),
+    }
+}
+
+/// Why a row's products could not be chosen.
+#[derive(Debug, thiserror::Error)]
+pub enum SelectError {
+    #[error(transparent)]
+    Component(#[from] crate::sandbox::ComponentFailure),
+    #[error(transparent)]
+    List(DrpError),
+    /// The component found none (its reason), or chose none.
+    #[error("{0}")]
+    NotFound(String),
+}
+
+impl SelectError {
+    /// The status code of the row.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SelectError::Component(f) => f.code(),
+            SelectError::List(DrpError::TooMany(_)) => "DRP_LIST_ERROR",
+            // a folder outside the tree or a product it did not list: the component's fault
+            SelectError::List(_) => "COMPONENT_CONTRACT",
+            SelectError::NotFound(_) => "FILE_NOT_FOUND",
+        }
+    }
+}
+
+/// A row's products, the whole exchange: the component's `drp-scan`, the
+/// listing, its `drp-select`, the checks. Also returns what was asked for
+/// (the component runner prints it).
+pub fn select(
+    sb: &crate::sandbox::Sandbox,
+    component: &str,
+    ctx: &crate::sandbox::bindings::types::Context,
+    stage_file: &str,
+    koaid: &str,
+    config_files: &[PathBuf],
+) -> Result<(DrpRequest, Vec<Product>), SelectError> {
+    let request = sb.drp_scan(component, ctx, stage_file, koaid)?;
+    let listing = list(&request, stage_file, config_files).map_err(SelectError::List)?;
+    let chosen = sb.drp_select(component, ctx, stage_file, koaid, &listing)?.map_err(SelectError::NotFound)?;
+    let products = accept(&listing, chosen).map_err(SelectError::List)?;
+    if products.is_empty() {
+        return Err(SelectError::NotFound(format!("nothing in {stage_file}")));
+    }
+    Ok((request, products))
+}
+
 fn name(p: &Path) -> String {
     p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
 }

@@ -57,6 +57,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Demo(d) => rt.block_on(cli::demo(d)),
         Command::Component(ComponentCmd::List { json }) => cli::component_list(&config()?, json),
         Command::Component(ComponentCmd::Run(r)) => rt.block_on(cli::component_run(config()?, r)),
+        Command::Component(ComponentCmd::Drp(d)) => cli::component_drp(config()?, d),
         Command::Sample(s) => cli::sample(s),
         Command::Daemon => rt.block_on(cli::daemon(config()?)),
         Command::Reconcile(r) => rt.block_on(cli::reconcile(config()?, r)),

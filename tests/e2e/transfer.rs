@@ -359,6 +359,36 @@ fn kpf_level_1_products_and_a_missing_list() {
 }
 
 #[test]
+fn the_component_runner_shows_a_components_drp_products() {
+    let s = Scratch::new();
+    let data = s.path("k2drp/KCWI/2024mar15");
+    let k = "KB.20240315.30001.00";
+    kcwi_cube(&data.join(format!("redux/{k}_icubed.fits")), 20);
+    touch(&data.join("plots/bars_00019_a.png"), "bars");
+    touch(&data.join("plots/bars_00021_b.png"), "a later frame's bars");
+    let stage = data.join(format!("{k}.fits"));
+    // the exchange the runner and the pipeline share
+    let sb = koa_dep::app::sandbox(&s.cfg).unwrap();
+    let opts = JobOptions::default();
+    let ctx = koa_dep::pipeline::identify::make_context(&s.cfg, "KCWI", 1, &stage, "", "", &opts);
+    let (request, products) = koa_dep::drp::select(&sb, "kcwi", &ctx, &stage.display().to_string(), k, &[]).unwrap();
+    assert_eq!(request.headers.len(), 2, "the cubes' headers (FRAMENO)");
+    let rels: Vec<String> = products.iter().map(|p| p.rel.display().to_string()).collect();
+    assert_eq!(rels, ["plots/bars_00019_a.png".to_string(), format!("redux/{k}_icubed.fits")]);
+    let args = |koaid: &str, json: bool| koa_dep::cli::DrpArgs {
+        component: "KCWI".into(),
+        stage: stage.clone(),
+        koaid: koaid.into(),
+        level: 1,
+        context: vec![],
+        instrument: None,
+        json,
+    };
+    assert_eq!(koa_dep::cli::component_drp(s.cfg.clone(), args(k, true)).unwrap(), 0);
+    assert_eq!(koa_dep::cli::component_drp(s.cfg.clone(), args("KB.20240315.99999.99", false)).unwrap(), 2, "no products: exit 2");
+}
+
+#[test]
 fn drp_rules_cannot_reach_outside_the_drp_tree() {
     let (t, mut cfg) = setup();
     cfg.components.files.insert("misbehave".into(), std::path::PathBuf::from(koa_dep::sandbox::registry::artifact_dir()).join("misbehave.wasm"));

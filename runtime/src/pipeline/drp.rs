@@ -78,46 +78,20 @@ impl Job<'_> {
         Ok(())
     }
 
-    /// The component's products of this row: scan, list, select, accept.
+    /// The component's products of this row ([`drp::select`]).
     fn drp_products(&mut self, stage: &str, koaid: &str) -> Result<Vec<drp::Product>, super::Stop> {
-        const STEP: &str = "copy_drp_files";
         let ctx = self.context();
-        let component = self.component();
-        let a = self.a;
-        let sb = &a.sandbox;
-        let scan = match sb.drp_scan(&component, &ctx, stage, koaid) {
-            Ok(s) => s,
-            Err(f) => return Err(self.stop(Severity::Error, f.code(), STEP, f.to_string())),
-        };
-        let config: Vec<PathBuf> = match (self.instrument.as_str(), &a.cfg.archive.kcwi_lev2_config) {
-            ("KCWI", Some(c)) => vec![c.clone()],
-            _ => Vec::new(),
-        };
-        let contract = |m: String| crate::sandbox::ComponentFailure::Contract { component: component.clone(), message: m };
-        let listing = match drp::list(&scan, stage, &config) {
-            Ok(l) => l,
-            Err(e @ drp::DrpError::TooMany(_)) => return Err(self.stop(Severity::Error, "DRP_LIST_ERROR", STEP, e.to_string())),
+        let config = drp::config_files(&self.a.cfg, &self.instrument);
+        match drp::select(&self.a.sandbox, &self.component(), &ctx, stage, koaid, &config) {
+            Ok((_, products)) => Ok(products),
             Err(e) => {
-                let f = contract(e.to_string());
-                return Err(self.stop(Severity::Error, f.code(), STEP, f.to_string()));
+                let message = match &e {
+                    drp::SelectError::NotFound(why) => format!("{koaid} level {}: {why}", self.level()),
+                    other => other.to_string(),
+                };
+                Err(self.stop(Severity::Error, e.code(), "copy_drp_files", message))
             }
-        };
-        let products = match sb.drp_select(&component, &ctx, stage, koaid, &listing) {
-            Ok(Ok(p)) => p,
-            Ok(Err(why)) => return Err(self.stop(Severity::Error, "FILE_NOT_FOUND", STEP, format!("{koaid} level {}: {why}", self.level()))),
-            Err(f) => return Err(self.stop(Severity::Error, f.code(), STEP, f.to_string())),
-        };
-        let list = match drp::accept(&listing, products) {
-            Ok(l) => l,
-            Err(e) => {
-                let f = contract(e.to_string());
-                return Err(self.stop(Severity::Error, f.code(), STEP, f.to_string()));
-            }
-        };
-        if list.is_empty() {
-            return Err(self.stop(Severity::Error, "FILE_NOT_FOUND", STEP, format!("{koaid} level {}: nothing in {stage}", self.level())));
         }
-        Ok(list)
     }
 
     /// DEIMOS `RTI` rows at level 1: the mosaic JPEG of the lev-0 file.
