@@ -205,17 +205,11 @@ pub enum ComponentCmd {
     Drp(DrpArgs),
 }
 
+/// Which component, with what context (`component run` and `component drp`).
 #[derive(Args, Debug)]
-pub struct DrpArgs {
+pub struct ComponentTarget {
     /// Instrument name or a path to a component `.wasm`.
     pub component: String,
-    /// The row's stage_file: the DRP output folder (KCWI: a file in it).
-    #[arg(long)]
-    pub stage: PathBuf,
-    #[arg(long)]
-    pub koaid: String,
-    #[arg(long, default_value_t = 1)]
-    pub level: u8,
     /// Extra context options (`key=value`), repeatable.
     #[arg(long = "context", value_parser = parse_kv)]
     pub context: Vec<(String, String)>,
@@ -227,22 +221,27 @@ pub struct DrpArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct DrpArgs {
+    #[command(flatten)]
+    pub target: ComponentTarget,
+    /// The row's stage_file: the DRP output folder (KCWI: a file in it).
+    #[arg(long)]
+    pub stage: PathBuf,
+    #[arg(long)]
+    pub koaid: String,
+    #[arg(long, default_value_t = 1)]
+    pub level: u8,
+}
+
+#[derive(Args, Debug)]
 pub struct RunArgs {
-    /// Instrument name or a path to a component `.wasm`.
-    pub component: String,
+    #[command(flatten)]
+    pub target: ComponentTarget,
     /// The FITS file.
     pub file: PathBuf,
     /// Services fixture (JSON); default: no services.
     #[arg(long)]
     pub services: Option<PathBuf>,
-    /// Extra context options (`key=value`), repeatable.
-    #[arg(long = "context", value_parser = parse_kv)]
-    pub context: Vec<(String, String)>,
-    /// Instrument name when running a `.wasm` file (default: its file stem).
-    #[arg(long)]
-    pub instrument: Option<String>,
-    #[arg(long)]
-    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -679,10 +678,10 @@ fn component_and_instrument(cfg: &mut Config, component: &str, instrument: Optio
 /// `koa-dep component drp`: prints the folders asked for and the products
 /// chosen (source → destination); exit 2 when there are none.
 pub fn component_drp(mut cfg: Config, args: DrpArgs) -> anyhow::Result<i32> {
-    let (name, instrument) = component_and_instrument(&mut cfg, &args.component, args.instrument.as_ref());
+    let (name, instrument) = component_and_instrument(&mut cfg, &args.target.component, args.target.instrument.as_ref());
     let sb = crate::app::sandbox(&cfg)?;
     let stage = std::path::absolute(&args.stage)?.display().to_string();
-    let opts = crate::pipeline::JobOptions { context: args.context.clone(), ..Default::default() };
+    let opts = crate::pipeline::JobOptions { context: args.target.context.clone(), ..Default::default() };
     let ctx = crate::pipeline::identify::make_context(&cfg, &instrument, args.level, Path::new(&stage), &stage, "", &opts);
     let config = crate::drp::config_files(&cfg, &instrument);
     let out = crate::drp::select(&sb, &name, &ctx, &stage, &args.koaid, &config);
@@ -690,7 +689,7 @@ pub fn component_drp(mut cfg: Config, args: DrpArgs) -> anyhow::Result<i32> {
         Ok(_) => (None, None),
         Err(e) => (Some(e.code()), Some(e.to_string())),
     };
-    if args.json {
+    if args.target.json {
         let (folders, products) = match &out {
             Ok((req, p)) => (
                 req.folders.iter().map(|f| serde_json::json!({"path": f.path, "recursive": f.recursive})).collect::<Vec<_>>(),
@@ -720,7 +719,7 @@ pub fn component_drp(mut cfg: Config, args: DrpArgs) -> anyhow::Result<i32> {
 
 /// `koa-dep component run`.
 pub async fn component_run(mut cfg: Config, args: RunArgs) -> anyhow::Result<i32> {
-    let (name, instrument) = component_and_instrument(&mut cfg, &args.component, args.instrument.as_ref());
+    let (name, instrument) = component_and_instrument(&mut cfg, &args.target.component, args.target.instrument.as_ref());
     cfg.services.fixture = args.services.clone();
     if args.services.is_none() {
         cfg.services.api_url = None;
@@ -728,13 +727,13 @@ pub async fn component_run(mut cfg: Config, args: RunArgs) -> anyhow::Result<i32
     }
     let services = crate::services::from_config(&cfg, tokio::runtime::Handle::current())?;
     let file = args.file.clone();
-    let context = args.context.clone();
+    let context = args.target.context.clone();
     let out = run_blocking(move || -> anyhow::Result<crate::pipeline::inspect::Inspection> {
         let sb = crate::app::sandbox(&cfg)?;
         crate::pipeline::inspect::inspect(&sb, services, &cfg, &name, &instrument, &file, context)
     })
     .await??;
-    if args.json {
+    if args.target.json {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         out.print_table();

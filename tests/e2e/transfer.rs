@@ -376,13 +376,10 @@ fn the_component_runner_shows_a_components_drp_products() {
     let rels: Vec<String> = products.iter().map(|p| p.rel.display().to_string()).collect();
     assert_eq!(rels, ["plots/bars_00019_a.png".to_string(), format!("redux/{k}_icubed.fits")]);
     let args = |koaid: &str, json: bool| koa_dep::cli::DrpArgs {
-        component: "KCWI".into(),
+        target: koa_dep::cli::ComponentTarget { component: "KCWI".into(), context: vec![], instrument: None, json },
         stage: stage.clone(),
         koaid: koaid.into(),
         level: 1,
-        context: vec![],
-        instrument: None,
-        json,
     };
     assert_eq!(koa_dep::cli::component_drp(s.cfg.clone(), args(k, true)).unwrap(), 0);
     assert_eq!(koa_dep::cli::component_drp(s.cfg.clone(), args("KB.20240315.99999.99", false)).unwrap(), 2, "no products: exit 2");
