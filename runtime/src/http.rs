@@ -1,8 +1,10 @@
 //! The daemon's status server (axum): `/` a page of instruments, recent
 //! files with their preview thumbnails and outstanding errors (with an
-//! acknowledge button when the page was opened with the configured token;
-//! read-only otherwise), `/preview/{id}` the thumbnail of a row, `POST /ack`
-//! (token-protected), `/metrics` in Prometheus text format, `/healthz`.
+//! acknowledge button for a signed-in operator; read-only otherwise),
+//! `/preview/{id}` the thumbnail of a row, `POST /login` and `/logout` (the
+//! configured token, kept in an HttpOnly SameSite=Strict cookie so it never
+//! stays in a URL), `POST /ack` (token-protected), `/metrics` in Prometheus
+//! text format, `/healthz`.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -10,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::extract::{Form, Path as UrlPath, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -56,6 +58,30 @@ impl StatusState {
     }
 }
 
+/// The operator cookie.
+const COOKIE: &str = "koa_dep_token";
+
+/// The token of the request's operator cookie.
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| urldecode(v))
+}
+
+/// Back to the page with the operator cookie set (or cleared).
+fn with_cookie(token: Option<&str>) -> Response {
+    let cookie = match token {
+        Some(t) => format!("{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict", urlencode(t)),
+        None => format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    };
+    ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -65,6 +91,8 @@ pub fn router(state: Arc<StatusState>) -> Router {
         .route("/", get(page))
         .route("/preview/{id}", get(preview))
         .route("/ack", post(ack))
+        .route("/login", post(login))
+        .route("/logout", post(logout))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .with_state(state)
@@ -107,14 +135,23 @@ fn age(s: Option<f64>) -> String {
     }
 }
 
-async fn page(State(st): State<Arc<StatusState>>, Query(q): Query<PageQuery>) -> Response {
+async fn page(State(st): State<Arc<StatusState>>, Query(q): Query<PageQuery>, headers: HeaderMap) -> Response {
+    // `/?token=` (bookmarks, scripts): exchanged for the cookie, out of the URL
+    if let Some(t) = q.token.as_deref().filter(|t| st.token_ok(Some(t))) {
+        return with_cookie(Some(t));
+    }
     let db = &st.archiver.db;
     let (counts, groups, recent) = match tokio::try_join!(db.status_counts(), db.code_groups(false, None), db.recent(50)) {
         Ok(v) => v,
         Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, Html(format!("<h1>koa-dep</h1><p>database: {}</p>", esc(&e.to_string())))).into_response(),
     };
-    let can_ack = st.token_ok(q.token.as_deref());
-    let token = q.token.clone().filter(|_| can_ack).unwrap_or_default();
+    let can_ack = st.token_ok(cookie_token(&headers).as_deref());
+    let sign_in = match (can_ack, st.archiver.cfg.daemon.http_token.as_deref().is_some_and(|t| !t.is_empty())) {
+        (true, _) => "<form method=post action=/logout class=inline><button type=submit id=logout>Sign out</button></form>",
+        (false, true) => "<form method=post action=/login class=inline><input type=password name=token placeholder=\"operator token\" autocomplete=current-password>\
+                          <button type=submit id=login>Sign in</button></form>",
+        (false, false) => "",
+    };
     let name = st.daemon.as_ref().map(|d| d.name()).unwrap_or_else(|| "koa-dep".into());
     let mut h = String::new();
     let _ = write!(
@@ -122,8 +159,9 @@ async fn page(State(st): State<Arc<StatusState>>, Query(q): Query<PageQuery>) ->
         "<!doctype html><html lang=en><head><meta charset=utf-8><meta http-equiv=refresh content=60><title>koa-dep {n}</title>\
          <style>body{{font-family:sans-serif;margin:1.5em}}table{{border-collapse:collapse;margin-bottom:1.5em}}\
          td,th{{border:1px solid #ccc;padding:.2em .5em;text-align:left}}.ERROR,.bad{{color:#b00}}.INVALID{{color:#a60}}\
-         .COMPLETE,.TRANSFERRED,.ok{{color:#070}}img{{max-height:64px}}</style></head><body>\
-         <h1>koa-dep <span id=daemon>{n}</span></h1><p>{now} UT · {mode}</p>",
+         .COMPLETE,.TRANSFERRED,.ok{{color:#070}}img{{max-height:64px}}\
+         form.inline{{display:inline;margin-left:1em}}</style></head><body>\
+         <h1>koa-dep <span id=daemon>{n}</span></h1><p>{now} UT · {mode}{sign_in}</p>",
         n = esc(&name),
         now = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S"),
         mode = if can_ack { "operator (acknowledge enabled)" } else { "read-only" }
@@ -166,9 +204,8 @@ async fn page(State(st): State<Arc<StatusState>>, Query(q): Query<PageQuery>) ->
             let code = g.status_code.clone().unwrap_or_default();
             let button = if can_ack && !code.is_empty() {
                 format!(
-                    "<form method=post action=/ack><input type=hidden name=token value=\"{}\"><input type=hidden name=code value=\"{}\">\
+                    "<form method=post action=/ack><input type=hidden name=code value=\"{}\">\
                      <input type=hidden name=instrument value=\"{}\"><button type=submit class=ack>Acknowledge</button></form>",
-                    esc(&token),
                     esc(&code),
                     esc(&g.instrument)
                 )
@@ -256,8 +293,30 @@ struct AckForm {
     id: Option<i64>,
 }
 
-async fn ack(State(st): State<Arc<StatusState>>, Form(f): Form<AckForm>) -> Response {
-    if !st.token_ok(f.token.as_deref()) {
+#[derive(serde::Deserialize)]
+struct LoginForm {
+    token: Option<String>,
+}
+
+async fn login(State(st): State<Arc<StatusState>>, Form(f): Form<LoginForm>) -> Response {
+    match f.token.as_deref().filter(|t| st.token_ok(Some(t))) {
+        Some(t) => with_cookie(Some(t)),
+        None => {
+            tracing::warn!("status page: a sign-in with a wrong token");
+            (StatusCode::FORBIDDEN, "wrong operator token\n").into_response()
+        }
+    }
+}
+
+async fn logout() -> Response {
+    with_cookie(None)
+}
+
+/// Acknowledge rows; the token comes from the operator cookie (the page) or
+/// a `token` form field (scripts).
+async fn ack(State(st): State<Arc<StatusState>>, headers: HeaderMap, Form(f): Form<AckForm>) -> Response {
+    let token = f.token.clone().or_else(|| cookie_token(&headers));
+    if !st.token_ok(token.as_deref()) {
         return (StatusCode::FORBIDDEN, "acknowledging needs the operator token\n").into_response();
     }
     let db = &st.archiver.db;
@@ -269,11 +328,31 @@ async fn ack(State(st): State<Arc<StatusState>>, Form(f): Form<AckForm>) -> Resp
     match done {
         Ok(n) => {
             tracing::info!("status page: {n} rows acknowledged ({:?} {:?} {:?})", f.id, f.code, f.instrument);
-            let back = format!("/?token={}", f.token.as_deref().map(urlencode).unwrap_or_default());
-            Redirect::to(&back).into_response()
+            Redirect::to("/").into_response()
         }
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("database: {e}\n")).into_response(),
     }
+}
+
+/// Inverse of [`urlencode`] (bytes that are not valid `%XX` stay as they are).
+fn urldecode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (b[i], b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn urlencode(s: &str) -> String {
@@ -362,6 +441,12 @@ mod tests {
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"abcd"));
         assert_eq!(urlencode("a b&c=d"), "a%20b%26c%3Dd");
+        assert_eq!(urldecode(&urlencode("tök;en=1 %")), "tök;en=1 %");
+        assert_eq!(urldecode("100%"), "100%");
+        let mut h = HeaderMap::new();
+        h.append(header::COOKIE, "other=1; koa_dep_token=s3cret%3B".parse().unwrap());
+        assert_eq!(cookie_token(&h).as_deref(), Some("s3cret;"));
+        assert_eq!(cookie_token(&HeaderMap::new()), None);
     }
 
     #[test]

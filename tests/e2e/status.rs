@@ -1,6 +1,7 @@
 //! The daemon's status server over real HTTP: the page (read-only without
-//! the token, acknowledge buttons with it), preview thumbnails, the
-//! token-protected acknowledgement, `/metrics` and `/healthz`; and the
+//! the token; the token exchanged for an HttpOnly cookie, then acknowledge
+//! buttons), sign-in/out, preview thumbnails, the token-protected
+//! acknowledgement, `/metrics` and `/healthz`; and the
 //! silent-instrument alert (mailed through a local SMTP server).
 
 use std::time::Duration;
@@ -57,10 +58,26 @@ fn status_page_metrics_health_and_acknowledgement() {
         for r in &rows {
             assert!(page.contains(&format!("<img src=/preview/{}", r.id)), "thumbnail of {}", r.id);
         }
-        // a wrong token is read-only too; the right one shows the buttons
+        // a wrong token is read-only too; the right one is exchanged for the
+        // operator cookie and leaves the URL
         assert!(!get("/?token=guess".into()).await.text().await.unwrap().contains("Acknowledge</button>"));
-        let operator = get("/?token=s3cret-token".into()).await.text().await.unwrap();
+        assert!(page.contains("action=/login"), "the sign-in form");
+        let bookmarked = get("/?token=s3cret-token".into()).await;
+        assert_eq!((bookmarked.status().as_u16(), bookmarked.headers()["location"].to_str().unwrap()), (303, "/"));
+        let cookie = bookmarked.headers()["set-cookie"].to_str().unwrap().to_string();
+        assert!(cookie.starts_with("koa_dep_token=s3cret-token;") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+        let signed_in = |path: &str| http.get(format!("{base_url}{path}")).header("cookie", "koa_dep_token=s3cret-token").send();
+        let operator = signed_in("/").await.unwrap().text().await.unwrap();
         assert!(operator.contains("Acknowledge</button>") && operator.contains("acknowledge enabled"));
+        assert!(!operator.contains("s3cret-token"), "the token is not in the page");
+        // the sign-in form: a wrong token is refused, the right one sets the cookie
+        let wrong = http.post(format!("{base_url}/login")).form(&[("token", "guess")]).send().await.unwrap();
+        assert_eq!(wrong.status(), 403);
+        let right = http.post(format!("{base_url}/login")).form(&[("token", "s3cret-token")]).send().await.unwrap();
+        assert_eq!(right.status(), 303);
+        assert!(right.headers()["set-cookie"].to_str().unwrap().starts_with("koa_dep_token=s3cret-token;"));
+        let out = http.post(format!("{base_url}/logout")).send().await.unwrap();
+        assert!(out.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"), "sign out clears the cookie");
         // thumbnails
         let img = get(format!("/preview/{}", rows[1].id)).await;
         assert_eq!(img.status(), 200);
@@ -73,9 +90,13 @@ fn status_page_metrics_health_and_acknowledgement() {
         assert_eq!(denied.status(), 403);
         let outstanding = || async { d.db().code_groups(false, None).await.unwrap().iter().any(|g| g.status_code.as_deref() == Some("TRANSFER_ERROR")) };
         assert!(outstanding().await, "nothing acknowledged");
-        let done = http.post(format!("{base_url}/ack")).form(&form("s3cret-token")).send().await.unwrap();
+        let denied = http.post(format!("{base_url}/ack")).header("cookie", "koa_dep_token=guess").form(&form("")[1..]).send().await.unwrap();
+        assert_eq!(denied.status(), 403, "a wrong cookie");
+        assert!(outstanding().await, "nothing acknowledged");
+        // the page's button: the cookie, no token field
+        let done = http.post(format!("{base_url}/ack")).header("cookie", "koa_dep_token=s3cret-token").form(&form("")[1..]).send().await.unwrap();
         assert_eq!(done.status(), 303);
-        assert_eq!(done.headers()["location"], "/?token=s3cret-token");
+        assert_eq!(done.headers()["location"], "/");
         assert!(!outstanding().await, "acknowledged");
         assert!(!get("/".into()).await.text().await.unwrap().contains("<td class=code>TRANSFER_ERROR</td>"));
         // metrics
