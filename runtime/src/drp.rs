@@ -62,24 +62,15 @@ pub fn list(scan: &DrpRequest, stage_file: &str, config_files: &[PathBuf]) -> Re
         if !inside(&dir, &tree) {
             return Err(DrpError::Outside(f.path.clone(), tree.display().to_string()));
         }
-        let mut stack = vec![dir.clone()];
-        while let Some(d) = stack.pop() {
-            let Ok(rd) = std::fs::read_dir(&d) else { continue };
-            for e in rd.flatten() {
-                let p = e.path();
-                match e.file_type() {
-                    Ok(t) if t.is_dir() => {
-                        if f.recursive {
-                            stack.push(p.clone());
-                        }
-                        entries.push((p, true));
-                    }
-                    Ok(t) if t.is_file() => entries.push((p, false)),
-                    _ => {}
-                }
-                if entries.len() > MAX_ENTRIES {
-                    return Err(DrpError::TooMany(f.path.clone()));
-                }
+        let depth = if f.recursive { usize::MAX } else { 1 };
+        // unreadable folders are skipped; links are neither files nor folders here
+        for e in walkdir::WalkDir::new(&dir).min_depth(1).max_depth(depth).follow_links(false).into_iter().flatten() {
+            let t = e.file_type();
+            if t.is_dir() || t.is_file() {
+                entries.push((e.into_path(), t.is_dir()));
+            }
+            if entries.len() > MAX_ENTRIES {
+                return Err(DrpError::TooMany(f.path.clone()));
             }
         }
     }

@@ -59,21 +59,41 @@ pub fn start(dir: &Path, pattern: &str, unique: &str, tx: mpsc::Sender<Broadcast
     Ok(w)
 }
 
-/// Files already in a folder (recursive) that match the pattern.
+/// Files already in a folder (recursive, following symbolic links but not a
+/// link back into a folder being walked; unreadable folders and broken links
+/// skipped) that match the pattern.
 pub fn existing(dir: &Path, pattern: &str) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if matches(pattern, &p) {
-                out.push(p);
-            }
-        }
-    }
+    let mut out: Vec<PathBuf> = walkdir::WalkDir::new(dir)
+        .min_depth(1)
+        .follow_links(true)
+        .into_iter()
+        .flatten()
+        .filter(|e| !e.file_type().is_dir() && matches(pattern, e.path()))
+        .map(walkdir::DirEntry::into_path)
+        .collect();
     out.sort();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn existing_files_follow_links_once_and_match_the_pattern() {
+        let d = tempfile::tempdir().unwrap();
+        let night = d.path().join("2024mar15");
+        std::fs::create_dir_all(night.join("sub")).unwrap();
+        for f in ["a.fits", "b.txt", "sub/c.fits"] {
+            std::fs::write(night.join(f), b"x").unwrap();
+        }
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::fs::write(elsewhere.path().join("linked.fits"), b"x").unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), night.join("link")).unwrap();
+        // a cycle and a broken link: neither hangs nor counts
+        std::os::unix::fs::symlink(&night, night.join("sub/loop")).unwrap();
+        std::os::unix::fs::symlink(d.path().join("gone.fits"), night.join("broken.fits")).unwrap();
+        let got: Vec<String> = existing(&night, "*.fits").iter().map(|p| p.strip_prefix(&night).unwrap().display().to_string()).collect();
+        assert_eq!(got, ["a.fits", "link/linked.fits", "sub/c.fits"]);
+    }
 }

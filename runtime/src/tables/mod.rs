@@ -65,19 +65,15 @@ pub fn belongs_to(koaid: &str, path: &Path) -> bool {
     koaid.contains("_unp") || !path.to_string_lossy().contains("_unp")
 }
 
-/// Files of a KOAID below `dir` (recursive), sorted by full path.
+/// Files of a KOAID below `dir` (recursive, links not followed), sorted by
+/// full path; an unreadable folder is an error.
 pub fn product_files(dir: &Path, koaid: &str) -> std::io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d)? {
-            let e = e?;
-            let p = e.path();
-            if e.file_type()?.is_dir() {
-                stack.push(p);
-            } else if belongs_to(koaid, &p) && !p.to_string_lossy().ends_with(".md5sum.table") {
-                out.push(p);
-            }
+    for e in walkdir::WalkDir::new(dir).min_depth(1) {
+        let e = e?;
+        let p = e.path();
+        if !e.file_type().is_dir() && belongs_to(koaid, p) && !p.to_string_lossy().ends_with(".md5sum.table") {
+            out.push(e.into_path());
         }
     }
     out.sort();
