@@ -156,7 +156,7 @@ async fn page(State(st): State<Arc<StatusState>>, Query(q): Query<PageQuery>, he
     let mut h = String::new();
     let _ = write!(
         h,
-        "<!doctype html><html lang=en><head><meta charset=utf-8><meta http-equiv=refresh content=60><title>koa-dep {n}</title>\
+        "<!doctype html><html lang=en><head><meta charset=utf-8><title>koa-dep {n}</title>\
          <style>body{{font-family:sans-serif;margin:1.5em}}table{{border-collapse:collapse;margin-bottom:1.5em}}\
          td,th{{border:1px solid #ccc;padding:.2em .5em;text-align:left}}.ERROR,.bad{{color:#b00}}.INVALID{{color:#a60}}\
          .COMPLETE,.TRANSFERRED,.ok{{color:#070}}img{{max-height:64px}}\
@@ -246,7 +246,12 @@ async fn page(State(st): State<Arc<StatusState>>, Query(q): Query<PageQuery>, he
             r.process_end_time.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default()
         );
     }
-    h.push_str("</table><p><a href=/metrics>metrics</a> · <a href=/healthz>health</a></p></body></html>");
+    // reload every minute, but not over an operator typing the token
+    h.push_str(
+        "</table><p><a href=/metrics>metrics</a> · <a href=/healthz>health</a></p>\
+         <script>setInterval(function(){var t=document.querySelector('input[name=token]');\
+         if(!t||(t.value===''&&document.activeElement!==t))location.reload();},60000);</script></body></html>",
+    );
     Html(h).into_response()
 }
 

@@ -62,6 +62,7 @@ fn status_page_metrics_health_and_acknowledgement() {
         // operator cookie and leaves the URL
         assert!(!get("/?token=guess".into()).await.text().await.unwrap().contains("Acknowledge</button>"));
         assert!(page.contains("action=/login"), "the sign-in form");
+        assert!(page.contains("location.reload") && !page.contains("http-equiv=refresh"), "the reload spares a half-typed token");
         let bookmarked = get("/?token=s3cret-token".into()).await;
         assert_eq!((bookmarked.status().as_u16(), bookmarked.headers()["location"].to_str().unwrap()), (303, "/"));
         let cookie = bookmarked.headers()["set-cookie"].to_str().unwrap().to_string();
