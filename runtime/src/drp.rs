@@ -11,7 +11,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use crate::sandbox::bindings::types::{Card as WitCard, DrpEntry, DrpListing, DrpProduct, DrpRequest};
+use crate::sandbox::bindings::types::{DrpEntry, DrpListing, DrpProduct, DrpRequest};
 
 /// One product: its source and its path relative to the level folder.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -84,12 +84,7 @@ pub fn list(scan: &DrpRequest, stage_file: &str, config_files: &[PathBuf]) -> Re
         }
         if let Ok(f) = crate::fits::load(&p) {
             if let Some(hdu) = f.hdus.first() {
-                let cards: Vec<WitCard> = hdu
-                    .cards
-                    .iter()
-                    .map(|c| WitCard { key: c.key.clone(), value: crate::pipeline::wvalue(&c.value), comment: c.comment.clone() })
-                    .collect();
-                headers.push((h.clone(), cards));
+                headers.push((h.clone(), crate::pipeline::identify::wit_cards(&hdu.cards)));
             }
         }
     }
@@ -135,10 +130,13 @@ pub fn config_files(cfg: &crate::config::Config, instrument: &str) -> Vec<PathBu
 /// Why a row's products could not be chosen.
 #[derive(Debug, thiserror::Error)]
 pub enum SelectError {
+    /// The component failed, or broke its contract (a folder outside the
+    /// tree, a product it was not shown, a destination outside the level folder).
     #[error(transparent)]
     Component(#[from] crate::sandbox::ComponentFailure),
+    /// The folders hold more than [`MAX_ENTRIES`] entries.
     #[error(transparent)]
-    List(DrpError),
+    TooMany(DrpError),
     /// The component found none (its reason), or chose none.
     #[error("{0}")]
     NotFound(String),
@@ -149,9 +147,7 @@ impl SelectError {
     pub fn code(&self) -> &'static str {
         match self {
             SelectError::Component(f) => f.code(),
-            SelectError::List(DrpError::TooMany(_)) => "DRP_LIST_ERROR",
-            // a folder outside the tree or a product it did not list: the component's fault
-            SelectError::List(_) => "COMPONENT_CONTRACT",
+            SelectError::TooMany(_) => "DRP_LIST_ERROR",
             SelectError::NotFound(_) => "FILE_NOT_FOUND",
         }
     }
@@ -168,10 +164,14 @@ pub fn select(
     koaid: &str,
     config_files: &[PathBuf],
 ) -> Result<(DrpRequest, Vec<Product>), SelectError> {
+    let refused = |e: DrpError| match e {
+        DrpError::TooMany(_) => SelectError::TooMany(e),
+        other => crate::sandbox::ComponentFailure::Contract { component: component.into(), message: other.to_string() }.into(),
+    };
     let request = sb.drp_scan(component, ctx, stage_file, koaid)?;
-    let listing = list(&request, stage_file, config_files).map_err(SelectError::List)?;
+    let listing = list(&request, stage_file, config_files).map_err(refused)?;
     let chosen = sb.drp_select(component, ctx, stage_file, koaid, &listing)?.map_err(SelectError::NotFound)?;
-    let products = accept(&listing, chosen).map_err(SelectError::List)?;
+    let products = accept(&listing, chosen).map_err(refused)?;
     if products.is_empty() {
         return Err(SelectError::NotFound(format!("nothing in {stage_file}")));
     }
@@ -296,7 +296,7 @@ mod tests {
         let ok = accept(&listing, vec![p("/t/d/b.fits", "b.fits"), p("/conf/x.cfg", "x.cfg"), p("/t/d/a.fits", "sub/a.fits"), p("/t/d/b.fits", "b.fits")]).unwrap();
         let rels: Vec<_> = ok.iter().map(|p| p.rel.display().to_string()).collect();
         assert_eq!(rels, ["b.fits", "sub/a.fits", "x.cfg"], "sorted, one per destination");
-        for (src, rel) in [("/etc/hostname", "h"), ("/t/d", "d"), ("/t/d/a.fits", "../a.fits"), ("/t/d/a.fits", "/tmp/a"), ("/t/d/a.fits", "")] {
+        for (src, rel) in [("/etc/hostname", "h"), ("/t/d", "d"), ("/t/d/a.fits", "../a.fits"), ("/t/d/a.fits", "a/../../x"), ("/t/d/a.fits", "./x"), ("/t/d/a.fits", "/tmp/a"), ("/t/d/a.fits", "")] {
             assert!(matches!(accept(&listing, vec![p(src, rel)]), Err(DrpError::Refused { .. })), "{src} → {rel}");
         }
     }

@@ -16,23 +16,22 @@ use koa_sdk::common;
 use koa_sdk::drp::{self, Listing, product, swap_component};
 use koa_sdk::job::{Fail, Job, Step, StepResult, crit, opt};
 use koa_sdk::pyfmt::round_int;
-use koa_sdk::types::{Context, DrpFolder, DrpProduct, DrpRequest, Preview, Region, Rotation, Scaling, Tile};
+use koa_sdk::types::{Context, DrpProduct, DrpRequest, Preview, Region, Rotation, Scaling, Tile};
 use koa_sdk::value::{to_text, usable};
 use koa_sdk::{Header, Instrument, KeyMap, Koaid, koaid, program};
 
 pub struct Kpf;
 
 /// The folders of KPF's DRP products: the L1 folder (the row's stage file)
-/// and at level 2 its L2, logs and quick-look (`QLP/<KOAID>`) siblings.
-fn drp_roots(level: u8, stage_file: &str, koaid: &str) -> Vec<DrpFolder> {
+/// and at level 2 its L2 and logs siblings; and at level 2 the quick-look
+/// folder `QLP/<KOAID>`.
+fn drp_roots(level: u8, stage_file: &str, koaid: &str) -> (Vec<PathBuf>, Option<PathBuf>) {
     let l1 = drp::datadir(stage_file);
-    let mut roots = vec![drp::folder(&l1, true)];
-    if level >= 2 {
-        roots.push(drp::folder(swap_component(&l1, "L1", "L2"), true));
-        roots.push(drp::folder(swap_component(&l1, "L1", "logs"), true));
-        roots.push(drp::folder(swap_component(&l1, "L1", "QLP").join(koaid), true));
+    if level < 2 {
+        return (vec![l1], None);
     }
-    roots
+    let (l2, logs, qlp) = (swap_component(&l1, "L1", "L2"), swap_component(&l1, "L1", "logs"), swap_component(&l1, "L1", "QLP").join(koaid));
+    (vec![l1, l2, logs], Some(qlp))
 }
 
 /// KPF products (instruments.md §7): files naming the KOAID below the
@@ -40,12 +39,9 @@ fn drp_roots(level: u8, stage_file: &str, koaid: &str) -> Vec<DrpFolder> {
 /// the last folder (walking top-down) that has any; destination
 /// `<KOAID>/[QLP/<parent>/]<name without _zoomable>`.
 pub fn drp_products(level: u8, stage_file: &str, koaid: &str, listing: &Listing) -> Vec<DrpProduct> {
-    let l1 = drp::datadir(stage_file);
-    let mut roots: Vec<(PathBuf, bool)> = vec![(l1.clone(), false)];
-    if level >= 2 {
-        roots.push((swap_component(&l1, "L1", "L2"), false));
-        roots.push((swap_component(&l1, "L1", "logs"), false));
-        let q = swap_component(&l1, "L1", "QLP").join(koaid);
+    let (plain, qlp) = drp_roots(level, stage_file, koaid);
+    let mut roots: Vec<(PathBuf, bool)> = plain.into_iter().map(|r| (r, false)).collect();
+    if let Some(q) = qlp {
         // the listing is in walk order: a folder before its contents
         let mut folders = vec![q.clone()];
         folders.extend(listing.dirs_below(&q));
@@ -233,7 +229,8 @@ impl Instrument for Kpf {
     const KEYMAP: KeyMap = &[("UTC", &["UT"])];
 
     fn drp_scan(ctx: &Context, stage_file: &str, koaid: &str) -> DrpRequest {
-        DrpRequest { folders: drp_roots(ctx.level, stage_file, koaid), headers: vec![] }
+        let (plain, qlp) = drp_roots(ctx.level, stage_file, koaid);
+        DrpRequest { folders: plain.iter().chain(qlp.iter()).map(|r| drp::folder(r, true)).collect(), headers: vec![] }
     }
 
     fn drp_select(ctx: &Context, stage_file: &str, koaid: &str, listing: &Listing) -> Result<Vec<DrpProduct>, String> {

@@ -101,6 +101,11 @@ impl Job<'_> {
     }
 }
 
+/// Header cards as WIT records.
+pub fn wit_cards(cards: &[crate::fits::card::Card]) -> Vec<types::Card> {
+    cards.iter().map(|c| types::Card { key: c.key.clone(), value: wvalue(&c.value), comment: c.comment.clone() }).collect()
+}
+
 /// HDUs as WIT records.
 pub fn wit_hdus(file: &FitsFile) -> Vec<types::Hdu> {
     file.hdus
@@ -116,11 +121,7 @@ pub fn wit_hdus(file: &FitsFile) -> Vec<types::Hdu> {
                 HduKind::Other => types::HduKind::Other,
             },
             name: h.name.clone(),
-            cards: h
-                .cards
-                .iter()
-                .map(|c| types::Card { key: c.key.clone(), value: wvalue(&c.value), comment: c.comment.clone() })
-                .collect(),
+            cards: wit_cards(&h.cards),
             bitpix: h.bitpix,
             shape: h.shape.clone(),
         })
