@@ -24,6 +24,14 @@ pub(crate) fn base(s: &Scratch) -> Config {
     cfg
 }
 
+/// [`base`] with watch-source services for `instruments` below `<scratch>/incoming`.
+pub(crate) fn watched(s: &Scratch, instruments: &[&str]) -> (Config, std::path::PathBuf) {
+    let mut cfg = base(s);
+    let incoming = s.path("incoming");
+    cfg.service = watch_services(&incoming, instruments.iter().copied());
+    (cfg, incoming)
+}
+
 pub(crate) fn small_nires(n: u32) -> (String, koa_dep::samples::Frame) {
     frames::frame("NIRES", Size::Small, n).unwrap()
 }
@@ -43,9 +51,7 @@ pub(crate) async fn count(d: &Daemon, s: Status) -> i64 {
 fn watched_folder_frames_are_archived_exactly_once() {
     let rt = runtime();
     let s = Scratch::new();
-    let mut cfg = base(&s);
-    let incoming = s.path("incoming");
-    cfg.service = watch_services(&incoming, ["NIRES"]);
+    let (cfg, incoming) = watched(&s, &["NIRES"]);
     let dir = incoming.join("nires");
     std::fs::create_dir_all(&dir).unwrap();
     // a frame written while the daemon was down
@@ -275,9 +281,7 @@ pub(crate) async fn smtp_server(tx: tokio::sync::mpsc::UnboundedSender<String>) 
 fn errors_are_mailed_once_per_instrument_and_code() {
     let rt = runtime();
     let s = Scratch::new();
-    let mut cfg = base(&s);
-    let incoming = s.path("incoming");
-    cfg.service = watch_services(&incoming, ["NIRES"]);
+    let (mut cfg, incoming) = watched(&s, &["NIRES"]);
     rt.block_on(async {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let port = smtp_server(tx).await;
@@ -314,9 +318,7 @@ fn errors_are_mailed_once_per_instrument_and_code() {
 fn reconcile_lists_and_queues_files_the_database_lacks() {
     let rt = runtime();
     let s = Scratch::new();
-    let mut cfg = base(&s);
-    let incoming = s.path("incoming");
-    cfg.service = watch_services(&incoming, ["NIRES"]);
+    let (cfg, incoming) = watched(&s, &["NIRES"]);
     let dir = incoming.join("nires").join("2024mar15");
     std::fs::create_dir_all(&dir).unwrap();
     for n in 0..3 {
@@ -387,9 +389,7 @@ fn glob_md5(root: &std::path::Path) -> Vec<std::path::PathBuf> {
 fn a_deimos_burst_does_not_hold_up_small_frames() {
     let rt = runtime();
     let s = Scratch::new();
-    let mut cfg = base(&s);
-    let incoming = s.path("incoming");
-    cfg.service = watch_services(&incoming, ["DEIMOS", "NIRES"]);
+    let (mut cfg, incoming) = watched(&s, &["DEIMOS", "NIRES"]);
     let staging = s.path("staging");
     std::fs::create_dir_all(&staging).unwrap();
     let mut deimos = Vec::new();

@@ -7,18 +7,15 @@
 use std::time::Duration;
 
 use koa_dep::db::{Outcome, Status};
-use koa_dep::samples::demo::watch_services;
 use koa_dep_tests::*;
 
-use crate::daemon::{base, count, small_nires, smtp_server, start};
+use crate::daemon::{count, small_nires, smtp_server, start, watched};
 
 #[test]
 fn status_page_metrics_health_and_acknowledgement() {
     let rt = runtime();
     let s = Scratch::new();
-    let mut cfg = base(&s);
-    let incoming = s.path("incoming");
-    cfg.service = watch_services(&incoming, ["NIRES"]);
+    let (mut cfg, incoming) = watched(&s, &["NIRES"]);
     cfg.daemon.http_listen = Some("127.0.0.1:0".into());
     cfg.daemon.http_token = Some("s3cret-token".into());
     cfg.archive.keyword_tables = Some(repo_keyword_tables());
@@ -127,11 +124,9 @@ fn status_page_metrics_health_and_acknowledgement() {
 fn a_silent_scheduled_instrument_is_reported_and_clears_with_a_file() {
     let rt = runtime();
     let s = Scratch::new();
-    let mut cfg = base(&s);
+    let (mut cfg, incoming) = watched(&s, &["NIRES"]);
     // no schedule service: an unknown schedule counts as scheduled
     cfg.services.fixture = None;
-    let incoming = s.path("incoming");
-    cfg.service = watch_services(&incoming, ["NIRES"]);
     cfg.service[0].silent_minutes = Some(0.02);
     cfg.daemon.check_s = 0.2;
     let dir = incoming.join("nires");
