@@ -607,7 +607,8 @@ fn print_report<T: serde::Serialize>(json: bool, v: &T, text: String) -> anyhow:
 pub async fn queue_drp(cfg: Config, args: QueueDrpArgs) -> anyhow::Result<i32> {
     let db = crate::db::Db::connect(&cfg.database.url, cfg.database.max_connections).await?;
     let instrument = args.instrument.to_uppercase();
-    let datadir = args.datadir.display().to_string();
+    // stored absolute: the daemon that runs the row has another working folder
+    let datadir = std::path::absolute(&args.datadir)?.display().to_string();
     let id = db
         .insert_job(&crate::db::NewJob {
             level: args.level,

@@ -168,6 +168,11 @@ pub fn select(
         DrpError::TooMany(_) => SelectError::TooMany(e),
         other => crate::sandbox::ComponentFailure::Contract { component: component.into(), message: other.to_string() }.into(),
     };
+    // a relative stage_file would resolve against the daemon's folder (and
+    // every folder derived from it would look outside the tree)
+    if !Path::new(stage_file).is_absolute() {
+        return Err(SelectError::NotFound(format!("stage_file {stage_file:?} is not an absolute path")));
+    }
     let request = sb.drp_scan(component, ctx, stage_file, koaid)?;
     let listing = list(&request, stage_file, config_files).map_err(refused)?;
     let chosen = sb.drp_select(component, ctx, stage_file, koaid, &listing)?.map_err(SelectError::NotFound)?;

@@ -352,6 +352,11 @@ fn kpf_level_1_products_and_a_missing_list() {
     let none = drp_row(&a, &t.rt, "KPF", 1, "KP.20240315.55555.55", &l1, "DRP");
     let r = a.run_job(none, &JobOptions::default());
     assert_eq!((r.status, r.status_code.as_deref()), (Status::Error, Some("FILE_NOT_FOUND")), "{:?}", r.diagnostics);
+    // a relative stage_file is the row's fault, not the component's
+    let relative = drp_row(&a, &t.rt, "KPF", 1, "KP.20240315.44444.44", Path::new("kpf/L1/20240315"), "DRP");
+    let r = a.run_job(relative, &JobOptions::default());
+    assert_eq!((r.status, r.status_code.as_deref()), (Status::Error, Some("FILE_NOT_FOUND")), "{:?}", r.diagnostics);
+    assert!(r.diagnostics.iter().any(|d| d.message.contains("not an absolute path")), "{:?}", r.diagnostics);
     // re-running the first row copies nothing new and transfers again (reprocess)
     let again = a.run_job(id, &JobOptions { reprocess: true, ..Default::default() });
     assert_eq!(again.status, Status::Transferred, "{:?}", again.diagnostics);
