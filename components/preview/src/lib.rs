@@ -8,6 +8,7 @@
 //! rows; the pixels themselves stay with the source (the host).
 
 mod histeq;
+pub mod jpeg;
 mod resample;
 mod stretch;
 pub mod zscale;
@@ -271,8 +272,24 @@ fn mapper(plan: &Plan, sources: &[&dyn Source], biases: &[Vec<f32>]) -> Result<M
     }
 }
 
-/// Render a plan to a grey image (before JPEG encoding).
-pub fn render_grey(plan: &Plan, sources: &[&dyn Source]) -> Result<Grey, String> {
+/// Size of a plan's picture (after binning and rotation, before any resize)
+/// and its stretch limits: what a host needs to render it in strips.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Layout {
+    pub width: u32,
+    pub height: u32,
+    /// (vmin, vmax) of a zscale plan; None for histogram equalisation.
+    pub limits: Option<(f64, f64)>,
+}
+
+/// Part of the canvas (array order, binned): rows or columns [a, b).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Band {
+    Rows(u32, u32),
+    Cols(u32, u32),
+}
+
+fn validate(plan: &Plan, sources: &[&dyn Source]) -> Result<(), String> {
     if plan.tiles.is_empty() {
         return Err("preview plan has no tiles".into());
     }
@@ -292,53 +309,131 @@ pub fn render_grey(plan: &Plan, sources: &[&dyn Source]) -> Result<Grey, String>
             return Err(format!("crop {:?} smaller than the bin factor {bin}", t.crop));
         }
     }
-    let biases: Vec<Vec<f32>> =
-        plan.tiles.iter().zip(sources).map(|(t, s)| row_bias(t, *s)).collect::<Result<_, _>>()?;
-    let map = mapper(plan, sources, &biases)?;
+    Ok(())
+}
 
+/// (width, height) of the binned canvas, before rotation.
+fn canvas_size(plan: &Plan) -> (u32, u32) {
+    let bin = plan.bin.max(1);
     let w = plan.tiles.iter().map(|t| t.x / bin + t.crop.nx / bin).max().unwrap_or(0);
     let h = plan.tiles.iter().map(|t| t.y / bin + t.crop.ny / bin).max().unwrap_or(0);
+    (w, h)
+}
+
+fn rotated_size(plan: &Plan) -> (u32, u32) {
+    let (w, h) = canvas_size(plan);
+    match plan.rotate {
+        Rotation::None | Rotation::HalfTurn => (w, h),
+        Rotation::Cw90 | Rotation::Ccw90 => (h, w),
+    }
+}
+
+/// The canvas band that becomes picture rows [first, first + count) once
+/// rotated and (origin lower) flipped.
+fn band_of_rows(plan: &Plan, first: u32, count: u32) -> Band {
+    let (cw, ch) = canvas_size(plan);
+    let (_, hr) = rotated_size(plan);
+    let (a, b) = if plan.origin_lower { (hr - first - count, hr - first) } else { (first, first + count) };
+    match plan.rotate {
+        Rotation::None => Band::Rows(a, b),
+        Rotation::HalfTurn => Band::Rows(ch - b, ch - a),
+        Rotation::Cw90 => Band::Cols(a, b),
+        Rotation::Ccw90 => Band::Cols(cw - b, cw - a),
+    }
+}
+
+/// The picture's size and limits.
+pub fn layout(plan: &Plan, sources: &[&dyn Source]) -> Result<Layout, String> {
+    validate(plan, sources)?;
+    let (width, height) = rotated_size(plan);
+    let limits = match plan.scaling {
+        Scaling::HistogramEqualize => None,
+        Scaling::ZscaleAsinh | Scaling::ZscaleSqrt => {
+            let biases = all_biases(plan, sources, None)?;
+            Some(limits(plan, sources, &biases)?)
+        }
+    };
+    Ok(Layout { width, height, limits })
+}
+
+/// Per-row biases of the tiles (empty for tiles outside `band`).
+fn all_biases(plan: &Plan, sources: &[&dyn Source], band: Option<Band>) -> Result<Vec<Vec<f32>>, String> {
+    plan.tiles
+        .iter()
+        .zip(sources)
+        .map(|(t, s)| if band.is_none_or(|b| tile_span(plan, t, b).is_some()) { row_bias(t, *s) } else { Ok(Vec::new()) })
+        .collect()
+}
+
+/// The part of a tile inside a band: its output rows [r0, r1) (tile
+/// order, before flips) and binned columns [s0, s1) (source order).
+fn tile_span(plan: &Plan, t: &Tile, band: Band) -> Option<((u32, u32), (u32, u32))> {
+    let bin = plan.bin.max(1);
+    let (tx, ty, nxb, nyb) = (t.x / bin, t.y / bin, t.crop.nx / bin, t.crop.ny / bin);
+    // canvas range [lo, hi) of a tile extent [p, p+n) → tile indices, then flipped
+    let clip = |p: u32, n: u32, lo: u32, hi: u32, flip: bool| -> Option<(u32, u32)> {
+        let (i0, i1) = (lo.max(p) - p, hi.min(p + n).saturating_sub(p));
+        if lo.max(p) >= hi.min(p + n) {
+            return None;
+        }
+        Some(if flip { (n - i1, n - i0) } else { (i0, i1) })
+    };
+    match band {
+        Band::Rows(a, b) => Some((clip(ty, nyb, a, b, t.flip_y)?, (0, nxb))),
+        Band::Cols(a, b) => Some(((0, nyb), clip(tx, nxb, a, b, t.flip_x)?)),
+    }
+}
+
+/// Draw the tiles' pixels inside `band` onto a canvas of that band.
+fn draw_band(plan: &Plan, sources: &[&dyn Source], map: &Mapper, biases: &[Vec<f32>], band: Band) -> Result<Grey, String> {
+    let bin = plan.bin.max(1);
+    let (cw, ch) = canvas_size(plan);
+    let (bx0, by0, w, h) = match band {
+        Band::Rows(a, b) => (0, a, cw, b - a),
+        Band::Cols(a, b) => (a, 0, b - a, ch),
+    };
     let mut canvas = vec![0u8; w as usize * h as usize];
+    let mut line = Vec::new();
     for (i, tile) in plan.tiles.iter().enumerate() {
+        let Some(((r0, r1), (s0, s1))) = tile_span(plan, tile, band) else { continue };
         let c = tile.crop;
         let (cols, _) = sources[i].shape();
         let (nxb, nyb) = (c.nx / bin, c.ny / bin);
-        let rows_per_read = (CHUNK_ROWS / bin).max(1) * bin;
-        let mut oy = 0;
-        while oy < nyb {
-            let out_rows = (rows_per_read / bin).min(nyb - oy);
+        // canvas column of the first drawn pixel: the span's left edge
+        let left = tile.x / bin + if tile.flip_x { nxb - s1 } else { s0 };
+        let span = (s1 - s0) as usize;
+        line.resize(span, 0u8);
+        let rows_per_read = (CHUNK_ROWS / bin).max(1);
+        let mut oy = r0;
+        while oy < r1 {
+            let out_rows = rows_per_read.min(r1 - oy);
             let y = c.y0 + oy * bin;
             let (data, binned) = if bin == 1 {
                 (sources[i].read_rows(y, out_rows)?, Vec::new())
             } else {
-                let r = Region { x0: c.x0, y0: y, nx: nxb * bin, ny: out_rows * bin };
+                let r = Region { x0: c.x0 + s0 * bin, y0: y, nx: span as u32 * bin, ny: out_rows * bin };
                 (Vec::new(), sources[i].read_binned(r, bin)?)
             };
             for r in 0..out_rows {
                 let row_out = oy + r;
                 let cy = tile.y / bin + if tile.flip_y { nyb - 1 - row_out } else { row_out };
-                let base = cy as usize * w as usize + (tile.x / bin) as usize;
-                let out = &mut canvas[base..base + nxb as usize];
                 if bin == 1 {
                     // one output pixel per data pixel: map directly
                     let b = biases[i][(y + r) as usize];
                     let row = &data[(r * cols) as usize..((r + 1) * cols) as usize];
-                    let kept = &row[c.x0 as usize..(c.x0 + nxb) as usize];
-                    map.map_row(kept, b, out);
-                    if tile.flip_x {
-                        out.reverse();
-                    }
-                    continue;
+                    map.map_row(&row[(c.x0 + s0) as usize..(c.x0 + s1) as usize], b, &mut line);
+                } else {
+                    // the host averaged the blocks (one value per output
+                    // pixel crosses the boundary); the block's bias is the
+                    // mean of its rows' biases
+                    let b = (0..bin).map(|k| biases[i][(y + r * bin + k) as usize]).sum::<f32>() / bin as f32;
+                    map.map_row(&binned[r as usize * span..(r as usize + 1) * span], b, &mut line);
                 }
-                // bin > 1: the host averaged the blocks (one value per
-                // output pixel crosses the boundary); the block's bias is the
-                // mean of its rows' biases
-                let b = (0..bin).map(|k| biases[i][(y + r * bin + k) as usize]).sum::<f32>() / bin as f32;
-                let row = &binned[(r * nxb) as usize..((r + 1) * nxb) as usize];
-                map.map_row(row, b, out);
                 if tile.flip_x {
-                    out.reverse();
+                    line.reverse();
                 }
+                let base = (cy - by0) as usize * w as usize + (left - bx0) as usize;
+                canvas[base..base + span].copy_from_slice(&line);
             }
             oy += out_rows;
         }
@@ -348,6 +443,16 @@ pub fn render_grey(plan: &Plan, sources: &[&dyn Source]) -> Result<Grey, String>
     if plan.origin_lower {
         flip_rows(&mut img);
     }
+    Ok(img)
+}
+
+/// Render a plan to a grey image (before JPEG encoding).
+pub fn render_grey(plan: &Plan, sources: &[&dyn Source]) -> Result<Grey, String> {
+    validate(plan, sources)?;
+    let biases = all_biases(plan, sources, None)?;
+    let map = mapper(plan, sources, &biases)?;
+    let (_, ch) = canvas_size(plan);
+    let mut img = draw_band(plan, sources, &map, &biases, Band::Rows(0, ch))?;
     if let Some(width) = plan.width.filter(|&wd| wd > 0 && wd != img.width) {
         img = resample::resize_to_width(&img, width);
     }
@@ -358,6 +463,48 @@ pub fn render_grey(plan: &Plan, sources: &[&dyn Source]) -> Result<Grey, String>
 pub fn render(plan: &Plan, sources: &[&dyn Source]) -> Result<Vec<u8>, String> {
     let img = render_grey(plan, sources)?;
     encode_jpeg(&img, plan.quality)
+}
+
+/// Picture rows [first, first + count) of a zscale plan drawn with the
+/// given limits, as grey pixels. Strips of one plan rendered separately
+/// (in parallel, by separate instances) are exactly the rows of
+/// [`render_grey`] with the same limits.
+pub fn render_strip_grey(plan: &Plan, sources: &[&dyn Source], limits: (f64, f64), first: u32, count: u32) -> Result<Grey, String> {
+    validate(plan, sources)?;
+    if plan.scaling == Scaling::HistogramEqualize {
+        return Err("histogram-equalised previews are rendered whole".into());
+    }
+    let (w, h) = rotated_size(plan);
+    if plan.width.is_some_and(|wd| wd > 0 && wd != w) {
+        return Err("resized previews are rendered whole".into());
+    }
+    if count == 0 || first.checked_add(count).is_none_or(|end| end > h) {
+        return Err(format!("rows {first}+{count} outside the {w}x{h} picture"));
+    }
+    let band = band_of_rows(plan, first, count);
+    let biases = all_biases(plan, sources, Some(band))?;
+    let (mut lo, mut hi) = limits;
+    if plan.nonnegative {
+        lo = lo.max(0.0);
+        hi = hi.max(lo);
+    }
+    let stretch = if plan.scaling == Scaling::ZscaleAsinh { Stretch::Asinh(0.1) } else { Stretch::Sqrt };
+    draw_band(plan, sources, &Mapper::Stretch(StretchMap::new(lo, hi, stretch)), &biases, band)
+}
+
+/// [`render_strip_grey`] as a JPEG strip for [`jpeg::join`]: a restart
+/// marker after every row of 8×8 blocks, so strips cut at multiples of 8
+/// rows join into the JPEG of the whole picture.
+pub fn render_strip(plan: &Plan, sources: &[&dyn Source], limits: (f64, f64), first: u32, count: u32) -> Result<Vec<u8>, String> {
+    if first % 8 != 0 {
+        return Err(format!("a strip starts at a multiple of 8 rows, not {first}"));
+    }
+    let img = render_strip_grey(plan, sources, limits, first, count)?;
+    let (_, h) = rotated_size(plan);
+    if first + count < h && count % 8 != 0 {
+        return Err(format!("a strip other than the last is a multiple of 8 rows, not {count}"));
+    }
+    jpeg::encode_strip(&img, plan.quality)
 }
 
 /// A grey image as the encoder's row source (one copy per row, not per pixel).

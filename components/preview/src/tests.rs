@@ -235,3 +235,121 @@ fn row_bias_is_the_truncated_numpy_median() {
     }
     assert!(median_trunc(&mut [f32::NAN]).is_nan());
 }
+
+/// A 2×2 mosaic of tiles with overscan, flips and a per-row bias: the
+/// layout that strips must reproduce (DEIMOS-like, small).
+fn strip_mosaic(rotate: Rotation, origin_lower: bool, bin: u32) -> (Plan, Vec<Mem>) {
+    let (cols, rows) = (45u32, 61u32);
+    let mk = |k: u32| {
+        let mut data = Vec::new();
+        for y in 0..rows {
+            let bias = 500.0 + ((y * 7 + k) % 11) as f32;
+            for x in 0..cols {
+                data.push(if x >= 40 { bias } else { bias + ((x * 13 + y * 29 + k * 101) % 997) as f32 });
+            }
+        }
+        Mem { cols, rows, data, integer: true }
+    };
+    let srcs: Vec<Mem> = (0..4).map(mk).collect();
+    let tile = |i: u32| Tile {
+        crop: Region { x0: 1, y0: 2, nx: 38, ny: 58 },
+        limits_box: Some(Region { x0: 4, y0: 6, nx: 30, ny: 50 }),
+        bias: Some((40, 4)),
+        flip_x: i % 2 == 1,
+        flip_y: i >= 2,
+        x: (i % 2) * 38,
+        y: (i / 2) * 58,
+    };
+    let plan = Plan {
+        tiles: (0..4).map(tile).collect(),
+        per_tile_limits: true,
+        nonnegative: true,
+        scaling: Scaling::ZscaleAsinh,
+        rotate,
+        origin_lower,
+        bin,
+        width: None,
+        quality: 92,
+    };
+    (plan, srcs)
+}
+
+#[test]
+fn strips_are_the_rows_of_the_whole_picture() {
+    for rotate in [Rotation::None, Rotation::Cw90, Rotation::Ccw90, Rotation::HalfTurn] {
+        for origin_lower in [false, true] {
+            for bin in [1, 2] {
+                let (plan, srcs) = strip_mosaic(rotate, origin_lower, bin);
+                let refs: Vec<&dyn Source> = srcs.iter().map(|s| s as &dyn Source).collect();
+                let whole = render_grey(&plan, &refs).unwrap();
+                let lay = layout(&plan, &refs).unwrap();
+                assert_eq!((lay.width, lay.height), (whole.width, whole.height));
+                let limits = lay.limits.unwrap();
+                let case = format!("{rotate:?} lower={origin_lower} bin={bin}");
+                // any cut, including ones through a tile and at tile edges
+                for cut in [1, 8, 29, whole.height / 2, whole.height - 1] {
+                    let top = render_strip_grey(&plan, &refs, limits, 0, cut).unwrap();
+                    let bottom = render_strip_grey(&plan, &refs, limits, cut, whole.height - cut).unwrap();
+                    assert_eq!((top.width, top.height), (whole.width, cut), "{case}");
+                    let w = whole.width as usize;
+                    assert_eq!(top.pixels, whole.pixels[..cut as usize * w], "{case} cut {cut}: top");
+                    assert_eq!(bottom.pixels, whole.pixels[cut as usize * w..], "{case} cut {cut}: bottom");
+                }
+                // JPEG strips joined = the whole picture encoded with the same restarts
+                let want = jpeg::encode_strip(&whole, plan.quality).unwrap();
+                for cuts in [vec![16], vec![8, 24], vec![whole.height / 16 * 8]] {
+                    let mut bounds = vec![0];
+                    bounds.extend(cuts);
+                    bounds.push(whole.height);
+                    let strips: Vec<Vec<u8>> = bounds
+                        .windows(2)
+                        .map(|b| render_strip(&plan, &refs, limits, b[0], b[1] - b[0]).unwrap())
+                        .collect();
+                    assert_eq!(jpeg::join(&strips).unwrap(), want, "{case} bounds {bounds:?}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn joined_jpeg_spans_restart_marker_cycles() {
+    // 20 strips of 8 rows: more than one RST0…RST7 cycle across the seams
+    let g = Grey { width: 70, height: 163, pixels: (0..70 * 163).map(|i| ((i * 37) % 256) as u8).collect() };
+    let want = jpeg::encode_strip(&g, 85).unwrap();
+    let strips: Vec<Vec<u8>> = (0..g.height)
+        .step_by(8)
+        .map(|y0| {
+            let n = 8.min(g.height - y0);
+            let part = Grey { width: 70, height: n, pixels: g.pixels[(y0 * 70) as usize..((y0 + n) * 70) as usize].to_vec() };
+            jpeg::encode_strip(&part, 85).unwrap()
+        })
+        .collect();
+    assert_eq!(jpeg::join(&strips).unwrap(), want);
+}
+
+#[test]
+fn strips_that_do_not_belong_together_are_refused() {
+    let g = |q| {
+        let img = Grey { width: 24, height: 16, pixels: (0..24 * 16).map(|i| (i % 200) as u8).collect() };
+        jpeg::encode_strip(&img, q).unwrap()
+    };
+    assert!(jpeg::join(&[g(92), g(80)]).unwrap_err().contains("other settings"));
+    let odd = jpeg::encode_strip(&Grey { width: 24, height: 12, pixels: vec![7; 24 * 12] }, 92).unwrap();
+    assert!(jpeg::join(&[odd.clone(), g(92)]).unwrap_err().contains("multiple of 8"));
+    // no restart markers: not a strip
+    let plain = encode_jpeg(&Grey { width: 24, height: 16, pixels: vec![9; 24 * 16] }, 92).unwrap();
+    assert!(jpeg::join(&[plain, g(92)]).unwrap_err().contains("restart interval"));
+    assert!(jpeg::join(&[b"not a jpeg".to_vec()]).is_err());
+    assert!(jpeg::join(&[]).is_err());
+    // the guest refuses strips that cannot be joined
+    let (plan, srcs) = strip_mosaic(Rotation::Cw90, true, 2);
+    let refs: Vec<&dyn Source> = srcs.iter().map(|s| s as &dyn Source).collect();
+    let limits = layout(&plan, &refs).unwrap().limits.unwrap();
+    assert!(render_strip(&plan, &refs, limits, 4, 8).is_err());
+    assert!(render_strip(&plan, &refs, limits, 0, 12).is_err());
+    assert!(render_strip(&plan, &refs, limits, 0, 10_000).is_err());
+    let eq = Plan { scaling: Scaling::HistogramEqualize, ..plan.clone() };
+    assert!(render_strip(&eq, &refs, limits, 0, 8).is_err());
+    assert_eq!(layout(&eq, &refs).unwrap().limits, None);
+}
