@@ -282,6 +282,10 @@ pub struct Components {
     pub files: BTreeMap<String, PathBuf>,
     /// Limits per component name.
     pub limits: BTreeMap<String, ComponentLimits>,
+    /// Thumbnail instances rendering one large preview (≥ 4 Mpx, zscale)
+    /// at once, each a strip of the picture under its own memory cap
+    /// (default: one per core, at most 4; 1 renders every preview whole).
+    pub preview_strips: Option<u32>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -326,7 +330,7 @@ impl Default for Services {
 
 impl Default for Components {
     fn default() -> Self {
-        Components { cache_dir: None, files: BTreeMap::new(), limits: BTreeMap::new() }
+        Components { cache_dir: None, files: BTreeMap::new(), limits: BTreeMap::new(), preview_strips: None }
     }
 }
 
@@ -413,6 +417,14 @@ impl Config {
                 (k.to_lowercase(), Limits { memory: l.memory_mib << 20, deadline: Duration::from_secs_f64(l.deadline_s) })
             })
             .collect()
+    }
+
+    /// Strips per large preview (at least 1).
+    pub fn preview_strips(&self) -> u32 {
+        self.components
+            .preview_strips
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()).min(4) as u32)
+            .max(1)
     }
 
     pub fn cache_dir(&self) -> PathBuf {

@@ -132,7 +132,7 @@ fn components_have_no_clock_no_files_and_report_their_wit_version() {
     let sb = koa_dep::app::sandbox(&cfg).unwrap();
     let info = sb.registry().info();
     let nires = info.iter().find(|i| i.name == "nires").expect("nires registered");
-    assert_eq!(nires.wit, "koa:dep@0.2.0");
+    assert_eq!(nires.wit, "koa:dep@0.3.0");
     assert_eq!(nires.sha256.len(), 64);
     assert_eq!(nires.memory_mib, 256);
     assert!(info.iter().any(|i| i.name == "thumbnail"));

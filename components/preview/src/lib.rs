@@ -144,29 +144,38 @@ pub struct Grey {
 /// Rows read per source call.
 const CHUNK_ROWS: u32 = 64;
 
-fn median_trunc(values: &mut [f32]) -> f32 {
-    let mut v: Vec<f32> = values.iter().copied().filter(|x| x.is_finite()).collect();
-    if v.is_empty() {
+/// numpy median of the finite values, truncated to an integer; `buf` is
+/// scratch space reused between rows.
+fn median_trunc(values: &[f32], buf: &mut Vec<f32>) -> f32 {
+    buf.clear();
+    buf.extend(values.iter().copied().filter(|x| x.is_finite()));
+    if buf.is_empty() {
         return f32::NAN;
     }
-    let n = v.len();
+    let n = buf.len();
     // numpy median by selection (no full sort): the upper middle value,
     // and for an even count the largest value below it
-    let (below, upper, _) = v.select_nth_unstable_by(n / 2, f32::total_cmp);
+    let (below, upper, _) = buf.select_nth_unstable_by(n / 2, f32::total_cmp);
     let upper = *upper as f64;
     let m = if n % 2 == 1 { upper } else { (below.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64 + upper) / 2.0 };
     m.trunc() as f32
 }
 
-/// Per-row bias of a tile (0 when it has none), indexed by source row.
-fn row_bias(tile: &Tile, src: &dyn Source) -> Result<Vec<f32>, String> {
+/// Per-row bias of a tile (0 when it has none), indexed by source row;
+/// with `only`, computed for those rows alone (the others are 0).
+fn row_bias(tile: &Tile, src: &dyn Source, only: Option<&[bool]>) -> Result<Vec<f32>, String> {
     let (_, rows) = src.shape();
     let Some((x0, nx)) = tile.bias else { return Ok(vec![0.0; rows as usize]) };
     if nx == 0 {
         return Ok(vec![0.0; rows as usize]);
     }
     let strip = src.read_section(Region { x0, y0: 0, nx, ny: rows })?;
-    Ok(strip.chunks(nx as usize).map(|r| median_trunc(&mut r.to_vec())).collect())
+    let mut buf = Vec::with_capacity(nx as usize);
+    Ok(strip
+        .chunks(nx as usize)
+        .enumerate()
+        .map(|(y, r)| if only.is_none_or(|o| o.get(y).copied().unwrap_or(false)) { median_trunc(r, &mut buf) } else { 0.0 })
+        .collect())
 }
 
 fn check_region(r: &Region, shape: (u32, u32), what: &str) -> Result<(), String> {
@@ -191,16 +200,21 @@ impl Mapper {
     }
 }
 
-fn limits(plan: &Plan, sources: &[&dyn Source], biases: &[Vec<f32>]) -> Result<(f64, f64), String> {
+/// The zscale sample of each tile's limits box: (source row, value).
+fn tile_samples(plan: &Plan, sources: &[&dyn Source]) -> Result<Vec<Vec<(u32, f32)>>, String> {
+    plan.tiles
+        .iter()
+        .zip(sources)
+        .map(|(tile, src)| src.sample(Some(tile.limits_box.unwrap_or(tile.crop)), zscale::N_SAMPLES as u32))
+        .collect()
+}
+
+/// Stretch limits of the samples, each minus its row's bias.
+fn limits(plan: &Plan, samples: &[Vec<(u32, f32)>], biases: &[Vec<f32>]) -> (f64, f64) {
     let mut per_tile = Vec::new();
     let mut pooled: Vec<f32> = Vec::new();
-    for (i, tile) in plan.tiles.iter().enumerate() {
-        let bx = tile.limits_box.unwrap_or(tile.crop);
-        let samples: Vec<f32> = sources[i]
-            .sample(Some(bx), zscale::N_SAMPLES as u32)?
-            .into_iter()
-            .map(|(row, v)| v - biases[i].get(row as usize).copied().unwrap_or(0.0))
-            .collect();
+    for (i, tile_samples) in samples.iter().enumerate() {
+        let samples: Vec<f32> = tile_samples.iter().map(|&(row, v)| v - biases[i].get(row as usize).copied().unwrap_or(0.0)).collect();
         if plan.per_tile_limits {
             per_tile.push(zscale(&samples));
         } else {
@@ -218,7 +232,7 @@ fn limits(plan: &Plan, sources: &[&dyn Source], biases: &[Vec<f32>]) -> Result<(
         lo = lo.max(0.0);
         hi = hi.max(lo);
     }
-    Ok((lo, hi))
+    (lo, hi)
 }
 
 /// Stream every kept pixel of every tile (bias removed) to `f`.
@@ -251,7 +265,7 @@ fn for_each_pixel(
 fn mapper(plan: &Plan, sources: &[&dyn Source], biases: &[Vec<f32>]) -> Result<Mapper, String> {
     match plan.scaling {
         Scaling::ZscaleAsinh | Scaling::ZscaleSqrt => {
-            let (lo, hi) = limits(plan, sources, biases)?;
+            let (lo, hi) = limits(plan, &tile_samples(plan, sources)?, biases);
             let stretch = if plan.scaling == Scaling::ZscaleAsinh { Stretch::Asinh(0.1) } else { Stretch::Sqrt };
             Ok(Mapper::Stretch(StretchMap::new(lo, hi, stretch)))
         }
@@ -349,8 +363,24 @@ pub fn layout(plan: &Plan, sources: &[&dyn Source]) -> Result<Layout, String> {
     let limits = match plan.scaling {
         Scaling::HistogramEqualize => None,
         Scaling::ZscaleAsinh | Scaling::ZscaleSqrt => {
-            let biases = all_biases(plan, sources, None)?;
-            Some(limits(plan, sources, &biases)?)
+            // the biases of the sampled rows only (a strip computes its own)
+            let samples = tile_samples(plan, sources)?;
+            let biases: Vec<Vec<f32>> = plan
+                .tiles
+                .iter()
+                .zip(sources)
+                .zip(&samples)
+                .map(|((t, src), smp)| {
+                    let mut rows = vec![false; src.shape().1 as usize];
+                    for &(r, _) in smp {
+                        if let Some(b) = rows.get_mut(r as usize) {
+                            *b = true;
+                        }
+                    }
+                    row_bias(t, *src, Some(&rows))
+                })
+                .collect::<Result<_, _>>()?;
+            Some(limits(plan, &samples, &biases))
         }
     };
     Ok(Layout { width, height, limits })
@@ -361,7 +391,7 @@ fn all_biases(plan: &Plan, sources: &[&dyn Source], band: Option<Band>) -> Resul
     plan.tiles
         .iter()
         .zip(sources)
-        .map(|(t, s)| if band.is_none_or(|b| tile_span(plan, t, b).is_some()) { row_bias(t, *s) } else { Ok(Vec::new()) })
+        .map(|(t, s)| if band.is_none_or(|b| tile_span(plan, t, b).is_some()) { row_bias(t, *s, None) } else { Ok(Vec::new()) })
         .collect()
 }
 

@@ -231,9 +231,9 @@ fn row_bias_is_the_truncated_numpy_median() {
         sorted.sort_by(f32::total_cmp);
         let m = sorted.len();
         let want = if m % 2 == 1 { sorted[m / 2] as f64 } else { (sorted[m / 2 - 1] as f64 + sorted[m / 2] as f64) / 2.0 };
-        assert_eq!(median_trunc(&mut v), want.trunc() as f32, "n={n}");
+        assert_eq!(median_trunc(&v, &mut Vec::new()), want.trunc() as f32, "n={n}");
     }
-    assert!(median_trunc(&mut [f32::NAN]).is_nan());
+    assert!(median_trunc(&[f32::NAN], &mut Vec::new()).is_nan());
 }
 
 /// A 2×2 mosaic of tiles with overscan, flips and a per-row bias: the

@@ -79,11 +79,25 @@ fn plan(p: &Preview) -> Plan {
 
 struct Thumbnail;
 
+/// The plan's images as preview sources.
+fn with_sources<T>(images: &[Image], f: impl FnOnce(&[&dyn Source]) -> T) -> T {
+    let sources: Vec<HostImage> = images.iter().map(HostImage).collect();
+    let refs: Vec<&dyn Source> = sources.iter().map(|s| s as &dyn Source).collect();
+    f(&refs)
+}
+
 impl Guest for Thumbnail {
     fn render(p: Preview, images: Vec<Image>) -> Result<Vec<u8>, String> {
-        let sources: Vec<HostImage> = images.iter().map(HostImage).collect();
-        let refs: Vec<&dyn Source> = sources.iter().map(|s| s as &dyn Source).collect();
-        koa_preview::render(&plan(&p), &refs)
+        with_sources(&images, |s| koa_preview::render(&plan(&p), s))
+    }
+
+    fn layout(p: Preview, images: Vec<Image>) -> Result<Layout, String> {
+        let l = with_sources(&images, |s| koa_preview::layout(&plan(&p), s))?;
+        Ok(Layout { width: l.width, height: l.height, limits: l.limits })
+    }
+
+    fn render_strip(p: Preview, images: Vec<Image>, limits: (f64, f64), first: u32, count: u32) -> Result<Vec<u8>, String> {
+        with_sources(&images, |s| koa_preview::render_strip(&plan(&p), s, limits, first, count))
     }
 }
 

@@ -2,15 +2,17 @@
 //! the JPEGs (which HDUs, layout, scaling, size, names) from the identified
 //! header; the thumbnail component renders each plan from host-owned pixels
 //! under its memory cap and deadline, on its own thread while the lev-0
-//! file is written; this step collects the JPEGs and names them by the
-//! final KOAID. Any failure is a MAKE_JPG_ERROR warning.
+//! file is written; a large zscale picture (a DEIMOS mosaic) is rendered in
+//! strips by one instance per core at once and the strips joined into one
+//! JPEG. This step collects the JPEGs and names them by the final KOAID.
+//! Any failure is a MAKE_JPG_ERROR warning.
 
 use std::sync::Arc;
 
 use super::{Job, Pending, Severity, StepResult};
 use crate::pipeline::jobhost::PipelineHost;
-use crate::sandbox::bindings::types::Preview;
-use crate::sandbox::{ImageRes, JobHost, Sandbox};
+use crate::sandbox::bindings::types::{Preview, Scaling};
+use crate::sandbox::{ComponentFailure, ImageRes, JobHost, Sandbox};
 
 /// One rendered preview: its file-name suffix and the JPEG or why not.
 pub(crate) struct Rendered {
@@ -19,8 +21,13 @@ pub(crate) struct Rendered {
     pub jpeg: Result<Vec<u8>, String>,
 }
 
+/// Pictures of at least this many pixels are rendered in strips, one per
+/// core, by separate thumbnail instances at once (a DEIMOS mosaic is 16.7
+/// Mpx; a NIRES frame, 2 Mpx, renders whole).
+const STRIP_MIN_PIXELS: u64 = 4 << 20;
+
 /// Render plans (on a background thread).
-fn render_all(sandbox: &Sandbox, host: &PipelineHost, plans: Vec<Preview>) -> Vec<Rendered> {
+fn render_all(sandbox: &Sandbox, host: &PipelineHost, plans: Vec<Preview>, strips: u32) -> Vec<Rendered> {
     plans
         .into_iter()
         .map(|plan| {
@@ -29,21 +36,54 @@ fn render_all(sandbox: &Sandbox, host: &PipelineHost, plans: Vec<Preview>) -> Ve
                 // decided at collection time, when the sibling can be checked
                 return Rendered { suffix, plan, jpeg: Err(String::new()) };
             }
-            let mut images = Vec::with_capacity(plan.tiles.len());
-            let hdus: Vec<u32> = plan.tiles.iter().map(|t| t.hdu).collect();
-            for hdu in hdus {
-                match host.open_image(hdu) {
-                    Ok(i) => images.push(ImageRes(i)),
-                    Err(e) => return Rendered { suffix, plan, jpeg: Err(format!("HDU {hdu}: {e}")) },
-                }
-            }
-            let jpeg = match sandbox.render(&plan, images) {
-                Ok(r) => r,
-                Err(f) => Err(format!("{}: {f}", f.code())),
-            };
+            let jpeg = render_plan(sandbox, host, &plan, strips);
             Rendered { suffix, plan, jpeg }
         })
         .collect()
+}
+
+/// The host images of a plan's tiles.
+fn images(host: &PipelineHost, plan: &Preview) -> Result<Vec<ImageRes>, String> {
+    plan.tiles.iter().map(|t| host.open_image(t.hdu).map(ImageRes).map_err(|e| format!("HDU {}: {e}", t.hdu))).collect()
+}
+
+fn called<T>(r: Result<Result<T, String>, ComponentFailure>) -> Result<T, String> {
+    r.map_err(|f| format!("{}: {f}", f.code()))?
+}
+
+/// Binned canvas pixels of a plan (rotation keeps the count).
+fn canvas_pixels(plan: &Preview) -> u64 {
+    let bin = plan.bin.max(1);
+    let w = plan.tiles.iter().map(|t| t.x / bin + t.crop.nx / bin).max().unwrap_or(0);
+    let h = plan.tiles.iter().map(|t| t.y / bin + t.crop.ny / bin).max().unwrap_or(0);
+    w as u64 * h as u64
+}
+
+/// One plan: whole, or for a large zscale picture in strips rendered at
+/// once by one instance per core and joined (the same JPEG, restart
+/// markers included, as one instance would write).
+fn render_plan(sandbox: &Sandbox, host: &PipelineHost, plan: &Preview, strips: u32) -> Result<Vec<u8>, String> {
+    let strippable = strips > 1
+        && plan.width.is_none()
+        && !matches!(plan.scaling, Scaling::HistogramEqualize)
+        && canvas_pixels(plan) >= STRIP_MIN_PIXELS;
+    if !strippable {
+        return called(sandbox.render(plan, images(host, plan)?));
+    }
+    let layout = called(sandbox.layout(plan, images(host, plan)?))?;
+    let Some(limits) = layout.limits else { return called(sandbox.render(plan, images(host, plan)?)) };
+    let rows = layout.height.div_ceil(strips).div_ceil(8) * 8;
+    let bounds: Vec<(u32, u32)> =
+        (0..layout.height).step_by(rows.max(8) as usize).map(|y0| (y0, rows.min(layout.height - y0))).collect();
+    let strips: Vec<Result<Vec<u8>, String>> = std::thread::scope(|s| {
+        let running: Vec<_> = bounds
+            .iter()
+            .map(|&(first, count)| s.spawn(move || called(sandbox.render_strip(plan, images(host, plan)?, limits, first, count))))
+            .collect();
+        running.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("a preview strip thread failed".into()))).collect()
+    });
+    let strips: Vec<Vec<u8>> = strips.into_iter().collect::<Result<_, _>>()?;
+    koa_preview::jpeg::join(&strips)
 }
 
 impl Job<'_> {
@@ -68,7 +108,8 @@ impl Job<'_> {
             return;
         }
         let sandbox = Arc::clone(&self.a.sandbox);
-        self.preview_job = Some(std::thread::spawn(move || render_all(&sandbox, &host, plans)));
+        let strips = self.a.cfg.preview_strips();
+        self.preview_job = Some(std::thread::spawn(move || render_all(&sandbox, &host, plans, strips)));
     }
 
     pub(super) fn step_preview(&mut self) -> StepResult {
@@ -98,7 +139,7 @@ impl Job<'_> {
                         let host = self.host.clone().expect("host");
                         let mut plan = r.plan.clone();
                         plan.prefer_sibling = false;
-                        render_all(&self.a.sandbox, &host, vec![plan]).remove(0).jpeg
+                        render_all(&self.a.sandbox, &host, vec![plan], self.a.cfg.preview_strips()).remove(0).jpeg
                     }
                 }
             } else {

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, Linker, Resource};
 use wasmtime::{Config, Engine, Store, Trap};
 
 pub use host::{HostState, ImageRes, JobHost};
@@ -50,7 +50,7 @@ pub mod bindings {
     pub use instrument::koa::dep::types;
 }
 
-use bindings::types;
+use bindings::{thumbnail, types};
 
 /// Per-component resource limits.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -344,6 +344,35 @@ impl Sandbox {
 
     /// `thumbnail.render` with one host image per tile.
     pub fn render(&self, plan: &types::Preview, images: Vec<ImageRes>) -> Result<Result<Vec<u8>, String>, ComponentFailure> {
+        let out = self.thumbnail_call(images, |i, store, handles| i.call_render(store, plan, handles))?;
+        check_jpeg(out)
+    }
+
+    /// `thumbnail.layout`: the picture's size and stretch limits.
+    pub fn layout(&self, plan: &types::Preview, images: Vec<ImageRes>) -> Result<Result<thumbnail::Layout, String>, ComponentFailure> {
+        self.thumbnail_call(images, |i, store, handles| i.call_layout(store, plan, handles))
+    }
+
+    /// `thumbnail.render-strip`: picture rows [first, first + count) as a JPEG strip.
+    pub fn render_strip(
+        &self,
+        plan: &types::Preview,
+        images: Vec<ImageRes>,
+        limits: (f64, f64),
+        first: u32,
+        count: u32,
+    ) -> Result<Result<Vec<u8>, String>, ComponentFailure> {
+        let out = self.thumbnail_call(images, |i, store, handles| i.call_render_strip(store, plan, handles, limits, first, count))?;
+        check_jpeg(out)
+    }
+
+    /// One call on a fresh thumbnail instance (its own memory cap and
+    /// deadline) with the images in its resource table.
+    fn thumbnail_call<T>(
+        &self,
+        images: Vec<ImageRes>,
+        call: impl FnOnce(&thumbnail::Thumbnail, &mut Store<HostState>, &[Resource<ImageRes>]) -> wasmtime::Result<T>,
+    ) -> Result<T, ComponentFailure> {
         let (pre, limits) = self.registry.thumbnail()?;
         let mut store = self.store(limits, None);
         let mut handles = Vec::with_capacity(images.len());
@@ -354,20 +383,20 @@ impl Sandbox {
             })?;
             handles.push(h);
         }
-        let out = pre
-            .instantiate(&mut store)
-            .and_then(|i| i.call_render(&mut store, plan, &handles))
-            .map_err(|e| Self::classify("thumbnail", limits, &store, e))?;
-        if let Ok(bytes) = &out {
-            if bytes.len() > MAX_JPEG_BYTES {
-                return Err(ComponentFailure::Oversize {
-                    component: "thumbnail".into(),
-                    message: format!("{} JPEG bytes", bytes.len()),
-                });
-            }
-        }
-        Ok(out)
+        pre.instantiate(&mut store)
+            .and_then(|i| call(&i, &mut store, &handles))
+            .map_err(|e| Self::classify("thumbnail", limits, &store, e))
     }
+}
+
+/// A JPEG larger than any preview should be is the component's fault.
+fn check_jpeg(out: Result<Vec<u8>, String>) -> Result<Result<Vec<u8>, String>, ComponentFailure> {
+    if let Ok(bytes) = &out {
+        if bytes.len() > MAX_JPEG_BYTES {
+            return Err(ComponentFailure::Oversize { component: "thumbnail".into(), message: format!("{} JPEG bytes", bytes.len()) });
+        }
+    }
+    Ok(out)
 }
 
 /// One line in the job's log: how long a call took, and how much of it was
