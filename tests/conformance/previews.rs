@@ -105,3 +105,37 @@ fn the_gold_nires_jpeg_has_our_size_and_orientation() {
     // so only the structure is compared: it must line up the right way up
     assert!(r >= 0.9 && flipped < 0.5, "{c}");
 }
+
+/// Whether a JPEG declares a restart interval (a DRI segment before its scan).
+fn has_restart_interval(jpeg: &[u8]) -> bool {
+    let sos = jpeg.windows(2).position(|w| w == [0xFF, 0xDA]).expect("SOS");
+    jpeg[..sos].windows(2).any(|w| w == [0xFF, 0xDD])
+}
+
+#[test]
+fn a_deimos_preview_rendered_in_strips_decodes_to_the_whole_render() {
+    // the full 8-CCD mosaic: one instance, then three strips at once
+    let s = Scratch::new();
+    let rt = runtime();
+    let (name, f) = frame("DEIMOS", Size::Full, 5).unwrap();
+    let input = s.path(&format!("sdata/deimos/{name}"));
+    f.write(&input).unwrap();
+    let mut jpegs = Vec::new();
+    for strips in [1, 3] {
+        let mut cfg = s.with_services();
+        cfg.archive.root = s.path(&format!("archive-{strips}"));
+        cfg.database.url = format!("sqlite://{}", s.path(&format!("koa-{strips}.db")).display());
+        cfg.components.preview_strips = Some(strips);
+        let a = archiver(&rt, cfg);
+        let (_, jpg) = archived(&s, &rt, &a, "DEIMOS", &input);
+        jpegs.push(jpg);
+    }
+    let (whole, striped) = (std::fs::read(&jpegs[0]).unwrap(), std::fs::read(&jpegs[1]).unwrap());
+    assert!(!has_restart_interval(&whole), "one instance writes a plain JPEG");
+    assert!(has_restart_interval(&striped), "the strips were joined (restart markers)");
+    let c = compare(&jpegs[1], &jpegs[0]);
+    // DEIMOS at half size: 2 rows of 4 CCDs, rotated
+    assert_eq!((&c["a"]["width"], &c["a"]["height"]), (&c["b"]["width"], &c["b"]["height"]), "{c}");
+    assert!(c["a"]["width"].as_u64().unwrap() >= 4000 && c["a"]["height"].as_u64().unwrap() >= 4000, "{c}");
+    assert_eq!(c["mad"].as_f64(), Some(0.0), "the strips decode to the very pixels of the whole render: {c}");
+}
