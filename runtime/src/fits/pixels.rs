@@ -955,27 +955,6 @@ fn key(v: f32) -> u32 {
     if b & 0x8000_0000 != 0 { !b } else { b | 0x8000_0000 }
 }
 
-/// The k-th smallest value (0-based) by a two-level radix select on the
-/// order-preserving bit pattern: one histogram pass over the high 16 bits,
-/// then a selection among the values of the bucket holding rank k.
-fn kth(values: &[f32], k: usize) -> f32 {
-    let mut hist = vec![0u32; 1 << 16];
-    for v in values {
-        hist[(key(*v) >> 16) as usize] += 1;
-    }
-    let (mut below, mut bucket) = (0usize, 0usize);
-    for (i, c) in hist.iter().enumerate() {
-        if below + *c as usize > k {
-            bucket = i;
-            break;
-        }
-        below += *c as usize;
-    }
-    let mut inside: Vec<f32> = values.iter().copied().filter(|v| (key(*v) >> 16) as usize == bucket).collect();
-    let (_, m, _) = inside.select_nth_unstable_by(k - below, f32::total_cmp);
-    *m
-}
-
 /// numpy `median` of finite values (mean of the two middle values).
 pub fn median_of(values: &mut [f32]) -> f64 {
     let n = values.len();
@@ -991,11 +970,8 @@ pub fn median_of(values: &mut [f32]) -> f64 {
         let lower = values[..n / 2].iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
         return (lower + upper) / 2.0;
     }
-    let upper = kth(values, n / 2) as f64;
-    if n % 2 == 1 {
-        return upper;
-    }
-    (kth(values, n / 2 - 1) as f64 + upper) / 2.0
+    // both middle values from one bracketing pass (or one radix pass)
+    median_in_place_free(values)
 }
 
 #[cfg(test)]
