@@ -130,6 +130,13 @@ fn a_deimos_preview_rendered_in_strips_decodes_to_the_whole_render() {
         let (_, jpg) = archived(&s, &rt, &a, "DEIMOS", &input);
         jpegs.push(jpg);
     }
+    // the job logs name each thumbnail call: one render, or a layout and three strips
+    let log = |jpg: &PathBuf| std::fs::read_to_string(jpg.with_extension("log")).unwrap();
+    let (log1, log3) = (log(&jpegs[0]), log(&jpegs[1]));
+    assert_eq!(log1.matches("thumbnail.render [").count(), 1, "{log1}");
+    assert_eq!(log3.matches("thumbnail.render-strip rows ").count(), 3, "{log3}");
+    assert_eq!(log3.matches("thumbnail.layout [").count(), 1, "{log3}");
+    assert!(!log3.contains("thumbnail.render ["), "{log3}");
     let (whole, striped) = (std::fs::read(&jpegs[0]).unwrap(), std::fs::read(&jpegs[1]).unwrap());
     assert!(!has_restart_interval(&whole), "one instance writes a plain JPEG");
     assert!(has_restart_interval(&striped), "the strips were joined (restart markers)");

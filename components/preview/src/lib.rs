@@ -169,13 +169,27 @@ fn row_bias(tile: &Tile, src: &dyn Source, only: Option<&[bool]>) -> Result<Vec<
     if nx == 0 {
         return Ok(vec![0.0; rows as usize]);
     }
-    let strip = src.read_section(Region { x0, y0: 0, nx, ny: rows })?;
     let mut buf = Vec::with_capacity(nx as usize);
-    Ok(strip
-        .chunks(nx as usize)
-        .enumerate()
-        .map(|(y, r)| if only.is_none_or(|o| o.get(y).copied().unwrap_or(false)) { median_trunc(r, &mut buf) } else { 0.0 })
-        .collect())
+    let Some(only) = only else {
+        let strip = src.read_section(Region { x0, y0: 0, nx, ny: rows })?;
+        return Ok(strip.chunks(nx as usize).map(|r| median_trunc(r, &mut buf)).collect());
+    };
+    // the wanted rows only, one read per run of consecutive rows
+    let mut out = vec![0.0; rows as usize];
+    let mut y = 0;
+    while y < rows {
+        if !only.get(y as usize).copied().unwrap_or(false) {
+            y += 1;
+            continue;
+        }
+        let run = (y..rows).take_while(|r| only.get(*r as usize).copied().unwrap_or(false)).count() as u32;
+        let strip = src.read_section(Region { x0, y0: y, nx, ny: run })?;
+        for (k, r) in strip.chunks(nx as usize).enumerate() {
+            out[y as usize + k] = median_trunc(r, &mut buf);
+        }
+        y += run;
+    }
+    Ok(out)
 }
 
 fn check_region(r: &Region, shape: (u32, u32), what: &str) -> Result<(), String> {

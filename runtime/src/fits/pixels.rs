@@ -664,6 +664,22 @@ impl Direct {
     }
 
     fn read_cols_into(&mut self, y0: u64, n: u64, x0: u64, nx: u64, out: &mut Vec<f32>) -> Result<(), PixelError> {
+        if n == 1 && nx < self.layout.cols {
+            // one row: only its columns (zscale samples, overscan of one row)
+            use std::os::unix::fs::FileExt;
+            let l = self.layout;
+            let bpp = l.bytes_per_pixel();
+            self.buf.resize((nx * bpp) as usize, 0);
+            self.file.read_exact_at(&mut self.buf, l.offset + (y0 * l.cols + x0) * bpp).map_err(|e| PixelError {
+                status: 0,
+                text: e.to_string(),
+                path: self.path.clone(),
+                context: format!("read row {y0} columns {x0}..{} of {}x{}", x0 + nx, l.cols, l.rows),
+            })?;
+            out.clear();
+            convert(&self.buf, &l, out);
+            return Ok(());
+        }
         self.read_raw(y0, n)?;
         out.clear();
         out.reserve((n * nx) as usize);
@@ -737,13 +753,17 @@ impl Pixels for Direct {
         let n = r.nx * r.ny;
         let stride = ((n as f64 / max.max(1) as f64).max(1.0)) as u64;
         let mut out = Vec::with_capacity(max.min(n) as usize);
-        let mut one = Vec::with_capacity(1);
+        let mut span = Vec::new();
         let mut k = 0;
+        // per sampled row, one read of the columns from its first to its last sample
         while k < n && (out.len() as u64) < max {
-            let (y, x) = (r.y0 + k / r.nx, r.x0 + k % r.nx);
-            self.read_cols_into(y, 1, x, 1, &mut one)?;
-            out.push((y, one[0]));
-            k += stride;
+            let y = r.y0 + k / r.nx;
+            let row_end = (k / r.nx + 1) * r.nx;
+            let taken = ((row_end - k).div_ceil(stride)).min(max - out.len() as u64);
+            let (x0, x1) = (k % r.nx, (k + (taken - 1) * stride) % r.nx);
+            self.read_cols_into(y, 1, r.x0 + x0, x1 - x0 + 1, &mut span)?;
+            out.extend((0..taken).map(|i| (y, span[(i * stride) as usize])));
+            k += taken * stride;
         }
         Ok(out)
     }

@@ -68,17 +68,17 @@ fn render_plan(sandbox: &Sandbox, host: &PipelineHost, plan: &Preview, strips: u
         && !matches!(plan.scaling, Scaling::HistogramEqualize)
         && canvas_pixels(plan) >= STRIP_MIN_PIXELS;
     if !strippable {
-        return called(sandbox.render(plan, images(host, plan)?));
+        return called(sandbox.render(plan, images(host, plan)?, host));
     }
-    let layout = called(sandbox.layout(plan, images(host, plan)?))?;
-    let Some(limits) = layout.limits else { return called(sandbox.render(plan, images(host, plan)?)) };
+    let layout = called(sandbox.layout(plan, images(host, plan)?, host))?;
+    let Some(limits) = layout.limits else { return called(sandbox.render(plan, images(host, plan)?, host)) };
     let rows = layout.height.div_ceil(strips).div_ceil(8) * 8;
     let bounds: Vec<(u32, u32)> =
         (0..layout.height).step_by(rows.max(8) as usize).map(|y0| (y0, rows.min(layout.height - y0))).collect();
     let strips: Vec<Result<Vec<u8>, String>> = std::thread::scope(|s| {
         let running: Vec<_> = bounds
             .iter()
-            .map(|&(first, count)| s.spawn(move || called(sandbox.render_strip(plan, images(host, plan)?, limits, first, count))))
+            .map(|&(first, count)| s.spawn(move || called(sandbox.render_strip(plan, images(host, plan)?, (limits, first, count), host))))
             .collect();
         running.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("a preview strip thread failed".into()))).collect()
     });

@@ -31,6 +31,8 @@ pub trait JobHost: Send + Sync {
 pub struct Limiter {
     cap: usize,
     pub hit: bool,
+    /// The largest linear memory granted (bytes).
+    pub peak: usize,
 }
 
 impl wasmtime::ResourceLimiter for Limiter {
@@ -39,6 +41,7 @@ impl wasmtime::ResourceLimiter for Limiter {
             self.hit = true;
             return Err(wasmtime::format_err!("memory cap of {} MiB reached (asked for {} bytes)", self.cap >> 20, desired));
         }
+        self.peak = self.peak.max(desired);
         Ok(true)
     }
     fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
@@ -111,7 +114,7 @@ impl HostState {
         HostState {
             wasi,
             table: ResourceTable::new(),
-            limiter: Limiter { cap: memory_cap, hit: false },
+            limiter: Limiter { cap: memory_cap, hit: false, peak: 0 },
             job,
             started: Instant::now(),
             host_time: Duration::ZERO,

@@ -343,14 +343,19 @@ impl Sandbox {
     }
 
     /// `thumbnail.render` with one host image per tile.
-    pub fn render(&self, plan: &types::Preview, images: Vec<ImageRes>) -> Result<Result<Vec<u8>, String>, ComponentFailure> {
-        let out = self.thumbnail_call(images, |i, store, handles| i.call_render(store, plan, handles))?;
+    pub fn render(&self, plan: &types::Preview, images: Vec<ImageRes>, job: &dyn JobHost) -> Result<Result<Vec<u8>, String>, ComponentFailure> {
+        let out = self.thumbnail_call(images, job, "render", |i, store, handles| i.call_render(store, plan, handles))?;
         check_jpeg(out)
     }
 
     /// `thumbnail.layout`: the picture's size and stretch limits.
-    pub fn layout(&self, plan: &types::Preview, images: Vec<ImageRes>) -> Result<Result<thumbnail::Layout, String>, ComponentFailure> {
-        self.thumbnail_call(images, |i, store, handles| i.call_layout(store, plan, handles))
+    pub fn layout(
+        &self,
+        plan: &types::Preview,
+        images: Vec<ImageRes>,
+        job: &dyn JobHost,
+    ) -> Result<Result<thumbnail::Layout, String>, ComponentFailure> {
+        self.thumbnail_call(images, job, "layout", |i, store, handles| i.call_layout(store, plan, handles))
     }
 
     /// `thumbnail.render-strip`: picture rows [first, first + count) as a JPEG strip.
@@ -358,19 +363,22 @@ impl Sandbox {
         &self,
         plan: &types::Preview,
         images: Vec<ImageRes>,
-        limits: (f64, f64),
-        first: u32,
-        count: u32,
+        (limits, first, count): ((f64, f64), u32, u32),
+        job: &dyn JobHost,
     ) -> Result<Result<Vec<u8>, String>, ComponentFailure> {
-        let out = self.thumbnail_call(images, |i, store, handles| i.call_render_strip(store, plan, handles, limits, first, count))?;
+        let call = format!("render-strip rows {first}+{count}");
+        let out = self.thumbnail_call(images, job, &call, |i, store, handles| i.call_render_strip(store, plan, handles, limits, first, count))?;
         check_jpeg(out)
     }
 
     /// One call on a fresh thumbnail instance (its own memory cap and
-    /// deadline) with the images in its resource table.
+    /// deadline) with the images in its resource table; its time split and
+    /// memory go to the job's log.
     fn thumbnail_call<T>(
         &self,
         images: Vec<ImageRes>,
+        job: &dyn JobHost,
+        name: &str,
         call: impl FnOnce(&thumbnail::Thumbnail, &mut Store<HostState>, &[Resource<ImageRes>]) -> wasmtime::Result<T>,
     ) -> Result<T, ComponentFailure> {
         let (pre, limits) = self.registry.thumbnail()?;
@@ -383,9 +391,13 @@ impl Sandbox {
             })?;
             handles.push(h);
         }
-        pre.instantiate(&mut store)
+        let out = pre
+            .instantiate(&mut store)
             .and_then(|i| call(&i, &mut store, &handles))
-            .map_err(|e| Self::classify("thumbnail", limits, &store, e))
+            .map_err(|e| Self::classify("thumbnail", limits, &store, e))?;
+        let peak = store.data().limiter.peak >> 20;
+        report_time(job, "thumbnail", &format!("{name} [{peak} MiB linear memory]"), &store);
+        Ok(out)
     }
 }
 
