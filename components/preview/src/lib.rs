@@ -235,18 +235,30 @@ fn limits(plan: &Plan, samples: &[Vec<(u32, f32)>], biases: &[Vec<f32>]) -> (f64
             pooled.extend(samples);
         }
     }
-    let (mut lo, mut hi) = if plan.per_tile_limits {
+    let limits = if plan.per_tile_limits {
         let lo = per_tile.iter().map(|l| l.0).fold(f64::INFINITY, f64::min);
         let hi = per_tile.iter().map(|l| l.1).fold(f64::NEG_INFINITY, f64::max);
         (lo, hi)
     } else {
         zscale(&pooled)
     };
+    clamped(plan, limits)
+}
+
+/// Limits with the lower one clamped at zero when the plan asks for it.
+fn clamped(plan: &Plan, (mut lo, mut hi): (f64, f64)) -> (f64, f64) {
     if plan.nonnegative {
         lo = lo.max(0.0);
         hi = hi.max(lo);
     }
     (lo, hi)
+}
+
+/// The zscale plan's grey mapping between `limits` (clamped as the plan says).
+fn stretch_map(plan: &Plan, limits: (f64, f64)) -> StretchMap {
+    let (lo, hi) = clamped(plan, limits);
+    let stretch = if plan.scaling == Scaling::ZscaleAsinh { Stretch::Asinh(0.1) } else { Stretch::Sqrt };
+    StretchMap::new(lo, hi, stretch)
 }
 
 /// Stream every kept pixel of every tile (bias removed) to `f`.
@@ -279,9 +291,7 @@ fn for_each_pixel(
 fn mapper(plan: &Plan, sources: &[&dyn Source], biases: &[Vec<f32>]) -> Result<Mapper, String> {
     match plan.scaling {
         Scaling::ZscaleAsinh | Scaling::ZscaleSqrt => {
-            let (lo, hi) = limits(plan, &tile_samples(plan, sources)?, biases);
-            let stretch = if plan.scaling == Scaling::ZscaleAsinh { Stretch::Asinh(0.1) } else { Stretch::Sqrt };
-            Ok(Mapper::Stretch(StretchMap::new(lo, hi, stretch)))
+            Ok(Mapper::Stretch(stretch_map(plan, limits(plan, &tile_samples(plan, sources)?, biases))))
         }
         Scaling::HistogramEqualize => {
             let integer = sources.iter().all(|s| s.is_integer());
@@ -342,9 +352,15 @@ fn validate(plan: &Plan, sources: &[&dyn Source]) -> Result<(), String> {
 
 /// (width, height) of the binned canvas, before rotation.
 fn canvas_size(plan: &Plan) -> (u32, u32) {
-    let bin = plan.bin.max(1);
-    let w = plan.tiles.iter().map(|t| t.x / bin + t.crop.nx / bin).max().unwrap_or(0);
-    let h = plan.tiles.iter().map(|t| t.y / bin + t.crop.ny / bin).max().unwrap_or(0);
+    canvas_size_of(plan.bin, plan.tiles.iter().map(|t| (t.x, t.y, t.crop.nx, t.crop.ny)))
+}
+
+/// (width, height) of the canvas of tiles placed at (x, y) with crops of
+/// nx × ny pixels, binned by `bin` (for hosts holding plans in other types).
+pub fn canvas_size_of(bin: u32, tiles: impl Iterator<Item = (u32, u32, u32, u32)> + Clone) -> (u32, u32) {
+    let bin = bin.max(1);
+    let w = tiles.clone().map(|(x, _, nx, _)| x / bin + nx / bin).max().unwrap_or(0);
+    let h = tiles.map(|(_, y, _, ny)| y / bin + ny / bin).max().unwrap_or(0);
     (w, h)
 }
 
@@ -527,13 +543,7 @@ pub fn render_strip_grey(plan: &Plan, sources: &[&dyn Source], limits: (f64, f64
     }
     let band = band_of_rows(plan, first, count);
     let biases = all_biases(plan, sources, Some(band))?;
-    let (mut lo, mut hi) = limits;
-    if plan.nonnegative {
-        lo = lo.max(0.0);
-        hi = hi.max(lo);
-    }
-    let stretch = if plan.scaling == Scaling::ZscaleAsinh { Stretch::Asinh(0.1) } else { Stretch::Sqrt };
-    draw_band(plan, sources, &Mapper::Stretch(StretchMap::new(lo, hi, stretch)), &biases, band)
+    draw_band(plan, sources, &Mapper::Stretch(stretch_map(plan, limits)), &biases, band)
 }
 
 /// [`render_strip_grey`] as a JPEG strip for [`jpeg::join`]: a restart

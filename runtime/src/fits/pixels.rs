@@ -645,15 +645,20 @@ impl Direct {
 
     /// Read the stored bytes of rows [y0, y0+n) into the buffer.
     fn read_raw(&mut self, y0: u64, n: u64) -> Result<(), PixelError> {
-        use std::os::unix::fs::FileExt;
         let l = self.layout;
         let bpp = l.bytes_per_pixel();
-        self.buf.resize((n * l.cols * bpp) as usize, 0);
-        self.file.read_exact_at(&mut self.buf, l.offset + y0 * l.cols * bpp).map_err(|e| PixelError {
+        self.read_bytes(y0 * l.cols * bpp, n * l.cols * bpp, || format!("read rows {y0}..{} of {}x{}", y0 + n, l.cols, l.rows))
+    }
+
+    /// `len` stored bytes from `at` (relative to the data start) into the buffer.
+    fn read_bytes(&mut self, at: u64, len: u64, context: impl FnOnce() -> String) -> Result<(), PixelError> {
+        use std::os::unix::fs::FileExt;
+        self.buf.resize(len as usize, 0);
+        self.file.read_exact_at(&mut self.buf, self.layout.offset + at).map_err(|e| PixelError {
             status: 0,
             text: e.to_string(),
             path: self.path.clone(),
-            context: format!("read rows {y0}..{} of {}x{}", y0 + n, l.cols, l.rows),
+            context: context(),
         })
     }
 
@@ -666,16 +671,9 @@ impl Direct {
     fn read_cols_into(&mut self, y0: u64, n: u64, x0: u64, nx: u64, out: &mut Vec<f32>) -> Result<(), PixelError> {
         if n == 1 && nx < self.layout.cols {
             // one row: only its columns (zscale samples, overscan of one row)
-            use std::os::unix::fs::FileExt;
             let l = self.layout;
             let bpp = l.bytes_per_pixel();
-            self.buf.resize((nx * bpp) as usize, 0);
-            self.file.read_exact_at(&mut self.buf, l.offset + (y0 * l.cols + x0) * bpp).map_err(|e| PixelError {
-                status: 0,
-                text: e.to_string(),
-                path: self.path.clone(),
-                context: format!("read row {y0} columns {x0}..{} of {}x{}", x0 + nx, l.cols, l.rows),
-            })?;
+            self.read_bytes((y0 * l.cols + x0) * bpp, nx * bpp, || format!("read row {y0} columns {x0}..{} of {}x{}", x0 + nx, l.cols, l.rows))?;
             out.clear();
             convert(&self.buf, &l, out);
             return Ok(());

@@ -53,9 +53,7 @@ fn called<T>(r: Result<Result<T, String>, ComponentFailure>) -> Result<T, String
 
 /// Binned canvas pixels of a plan (rotation keeps the count).
 fn canvas_pixels(plan: &Preview) -> u64 {
-    let bin = plan.bin.max(1);
-    let w = plan.tiles.iter().map(|t| t.x / bin + t.crop.nx / bin).max().unwrap_or(0);
-    let h = plan.tiles.iter().map(|t| t.y / bin + t.crop.ny / bin).max().unwrap_or(0);
+    let (w, h) = koa_preview::canvas_size_of(plan.bin, plan.tiles.iter().map(|t| (t.x, t.y, t.crop.nx, t.crop.ny)));
     w as u64 * h as u64
 }
 
