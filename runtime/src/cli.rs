@@ -524,19 +524,21 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
                 break;
             }
         }
+        let frames = reports.iter().filter(|f| f.level == 0).count();
         let reports: Vec<JobReport> = reports.into_iter().map(|f| f.report).collect();
         let _ = stop_tx.send(());
-        anyhow::Ok(reports)
+        anyhow::Ok((frames, reports))
     };
     let (ran, reports) = tokio::join!(d.run(async { let _ = stop_rx.await; }), deliver);
     ran?;
-    let mut reports = reports?;
+    let (frames, mut reports) = reports?;
     reports.sort_by_key(|r| r.id);
     print_reports(&reports, false);
     println!("\narchive: {}   database: {}", dir.join("archive").display(), dir.join("koa-dep.db").display());
-    let complete = reports.len() >= total && reports.iter().all(|r| r.status != crate::db::Status::Error);
-    if reports.len() < total {
-        eprintln!("koa-dep demo: only {} of {total} frames were archived", reports.len());
+    // the frames themselves (level 0): a level-1 row they queued does not stand in for one
+    let complete = frames >= total && reports.iter().all(|r| r.status != crate::db::Status::Error);
+    if frames < total {
+        eprintln!("koa-dep demo: only {frames} of {total} frames were archived");
     }
     Ok(if complete { 0 } else { 1 })
 }

@@ -331,7 +331,7 @@ impl Inner {
         tasks: &mut JoinSet<()>,
         tx: mpsc::Sender<Broadcast>,
         etx: mpsc::Sender<(String, String)>,
-    ) -> (HashMap<String, Arc<dyn Reader>>, Vec<notify::RecommendedWatcher>) {
+    ) -> (HashMap<String, Arc<dyn Reader>>, Vec<sources::watch::Watch>) {
         let mut readers: HashMap<String, Arc<dyn Reader>> = HashMap::new();
         let mut watchers = Vec::new();
         for s in self.cfg.service.iter().filter(|s| s.enabled) {
