@@ -144,9 +144,13 @@ pub struct ArchiveArgs {
     /// … with this status code (exact).
     #[arg(long)]
     pub statuscode: Option<String>,
-    /// … whose original path contains this text.
-    #[arg(long)]
+    /// … whose original path contains this text (literally: `%` and `_` are plain characters).
+    #[arg(long, conflicts_with = "ofname_like")]
     pub ofname: Option<String>,
+    /// … whose original path matches this SQL LIKE pattern (`%` any text, `_` one character,
+    /// `!` escapes).
+    #[arg(long)]
+    pub ofname_like: Option<String>,
     /// Data level of the query (default 0).
     #[arg(long, default_value_t = 0)]
     pub level: i64,
@@ -174,7 +178,12 @@ pub struct ArchiveArgs {
 impl ArchiveArgs {
     /// Whether the query mode (re-run rows by query) was asked for.
     fn query(&self) -> bool {
-        self.starttime.is_some() || self.endtime.is_some() || self.status.is_some() || self.statuscode.is_some() || self.ofname.is_some()
+        self.starttime.is_some()
+            || self.endtime.is_some()
+            || self.status.is_some()
+            || self.statuscode.is_some()
+            || self.ofname.is_some()
+            || self.ofname_like.is_some()
     }
 }
 
@@ -295,6 +304,18 @@ async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static)
     Ok(tokio::task::spawn_blocking(f).await?)
 }
 
+/// A query time (`YYYY-MM-DD`, `YYYY-MM-DDTHH:MM:SS` or with a blank) as
+/// the store writes `utdatetime`, or a message naming the option.
+fn query_time(text: &str, option: &str) -> anyhow::Result<String> {
+    let t = text.trim();
+    let parsed = chrono::NaiveDateTime::parse_from_str(&t.replace('T', " "), "%Y-%m-%d %H:%M:%S")
+        .or_else(|_| chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").map(|d| d.and_hms_opt(0, 0, 0).expect("midnight")));
+    match parsed {
+        Ok(dt) => Ok(dt.format("%Y-%m-%d %H:%M:%S").to_string()),
+        Err(_) => anyhow::bail!("{option} {text:?}: not a date or time (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS)"),
+    }
+}
+
 /// What `koa-dep archive` will run: files, or rows of the job store.
 enum Work {
     Files(Vec<PathBuf>),
@@ -306,24 +327,38 @@ enum Work {
 pub async fn archive(cfg: Config, args: ArchiveArgs) -> anyhow::Result<i32> {
     let instrument = args.instrument.to_uppercase();
     let transfer = !args.notransfer && cfg.transfer.destination.is_some();
+    // every argument is checked before any row is written
+    let start = args.starttime.as_deref().map(|t| query_time(t, "--starttime")).transpose()?;
+    let end = args.endtime.as_deref().map(|t| query_time(t, "--endtime")).transpose()?;
+    if let Some(s) = &args.status {
+        s.parse::<crate::db::Status>().map_err(|e| anyhow::anyhow!("--status: {e}"))?;
+    }
     let a = Arc::new(crate::app::archiver(cfg).await?);
+    anyhow::ensure!(
+        a.sandbox.registry().contains(&instrument.to_lowercase()),
+        "unknown instrument {instrument}: the components are {}",
+        a.sandbox.registry().names().join(", ")
+    );
     let work = if let Some(id) = args.dbid {
         match a.db.get(id).await? {
             Some(r) => Work::Rows(vec![r]),
             None => anyhow::bail!("no koa_status row {id}"),
         }
     } else if args.query() {
-        let t = |s: &Option<String>| s.as_ref().map(|v| v.replace('T', " "));
         let rows = a
             .db
             .select(&crate::db::Selection {
                 level: args.level,
                 instrument: Some(instrument.clone()),
-                start: t(&args.starttime),
-                end: t(&args.endtime),
+                start,
+                end,
                 status: args.status.clone().map(|s| s.to_uppercase()),
                 status_code: args.statuscode.clone(),
-                ofname_like: args.ofname.as_ref().map(|o| format!("%{o}%")),
+                ofname_like: match (&args.ofname, &args.ofname_like) {
+                    (Some(o), _) => Some(crate::db::Selection::ofname_contains(o)),
+                    (None, Some(p)) => Some(crate::db::Selection::ofname_pattern(p)),
+                    (None, None) => None,
+                },
             })
             .await?;
         if !args.confirm {

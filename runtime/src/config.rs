@@ -105,7 +105,9 @@ pub struct Daemon {
     pub journal_dir: Option<PathBuf>,
     /// Daemon logs, one file per UT date (default `<archive.root>/log`).
     pub log_dir: Option<PathBuf>,
-    /// Paths a trigger may point into (spec: `/sdata`, `/operations`).
+    /// Paths a trigger may point into (spec: `/sdata`, `/operations`), as
+    /// path patterns compared with the resolved path component by
+    /// component (`/s/sdata*` takes `/s/sdata1500/...`).
     pub accept_roots: Vec<String>,
     /// KTL `show` command, run as `<cmd> -s SERVICE -terse KEYWORD`.
     pub ktl_command: String,
@@ -132,7 +134,7 @@ impl Default for Daemon {
             retry_delay_s: 30,
             journal_dir: None,
             log_dir: None,
-            accept_roots: vec!["/sdata".into(), "/operations".into()],
+            accept_roots: vec!["/s/sdata*".into(), "/sdata*".into(), "/operations".into(), "/s/operations".into()],
             ktl_command: "show".into(),
             ktl_poll_s: 1.0,
             history_url: None,
@@ -249,6 +251,9 @@ pub struct Archive {
     /// The fixed KCWI level-2 DRP configuration file shipped with every
     /// level-2 KCWI product set (reference: `kcwi_koarti_lev2.cfg`).
     pub kcwi_lev2_config: Option<PathBuf>,
+    /// INVALID inputs larger than this are recorded but not copied to
+    /// `stage/udf` (a 2 GB non-FITS file is not kept twice).
+    pub keep_invalid_max_mib: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -312,6 +317,7 @@ impl Default for Archive {
             corrected_hundredths: false,
             dev: false,
             kcwi_lev2_config: None,
+            keep_invalid_max_mib: 512,
         }
     }
 }

@@ -263,8 +263,9 @@ fn preview_path(root: &Path, process_dir: &str, koaid: &str) -> Option<PathBuf> 
     if !dir.starts_with(&root) {
         return None;
     }
+    crate::paths::check_koaid(koaid).ok()?;
     let exact = dir.join(format!("{koaid}.jpg"));
-    if exact.is_file() {
+    if exact.is_file() && crate::paths::check_within(&root, &exact).is_ok() {
         return Some(exact);
     }
     let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)

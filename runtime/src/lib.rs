@@ -16,6 +16,7 @@ pub mod fits;
 pub mod http;
 pub mod metrics;
 pub mod notify;
+pub mod paths;
 pub mod pipeline;
 pub mod report;
 pub mod samples;

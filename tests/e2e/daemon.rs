@@ -443,3 +443,55 @@ fn a_deimos_burst_does_not_hold_up_small_frames() {
         assert!(peak > big, "a mosaic and small frames ran side by side ({peak} reserved, mosaic {big})");
     });
 }
+
+/// A queued row of a real frame, as if it had been started `attempts` times.
+async fn row_started(cfg: &Config, s: &Scratch, attempts: i64) -> (i64, std::path::PathBuf) {
+    let db = koa_dep::db::Db::connect(&cfg.database.url, 1).await.unwrap();
+    let (name, f) = small_nires(7);
+    let path = s.path("raw").join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    drop_frame(&f, &path);
+    let r = db.enqueue("NIRES", "test", &path.display().to_string(), None, false).await.unwrap();
+    let koa_dep::db::queue::Enqueued::Queued(id) = r else { panic!("{r:?}") };
+    let pool = sqlx::sqlite::SqlitePool::connect(&cfg.database.url).await.unwrap();
+    sqlx::query("UPDATE koa_status SET attempts = ? WHERE id = ?").bind(attempts).bind(id).execute(&pool).await.unwrap();
+    (id, path)
+}
+
+#[test]
+fn a_file_that_crashed_every_attempt_ends_attempts_exhausted_not_in_a_loop() {
+    let rt = runtime();
+    let s = Scratch::new();
+    let mut cfg = base(&s);
+    cfg.daemon.max_attempts = 3;
+    rt.block_on(async {
+        // started 3 times, each ended by a crash (the lease ran out and requeued it)
+        let (id, _) = row_started(&cfg, &s, 3).await;
+        let (d, stop, task) = start(cfg).await;
+        assert!(wait_until(60, || async { count(&d, Status::Error).await == 1 }).await);
+        let row = d.db().get(id).await.unwrap().unwrap();
+        assert_eq!(row.status_code.as_deref(), Some("ATTEMPTS_EXHAUSTED"), "{row:?}");
+        assert!(row.koaid.is_none(), "it never ran again");
+        stop.send(()).unwrap();
+        task.await.unwrap().unwrap();
+    });
+}
+
+#[test]
+fn a_job_over_the_memory_budget_is_refused_not_admitted() {
+    let rt = runtime();
+    let s = Scratch::new();
+    let mut cfg = base(&s);
+    // every job's estimate has a 48 MiB base
+    cfg.daemon.memory_budget_mib = 16;
+    rt.block_on(async {
+        let (id, _) = row_started(&cfg, &s, 0).await;
+        let (d, stop, task) = start(cfg).await;
+        assert!(wait_until(60, || async { count(&d, Status::Error).await == 1 }).await);
+        let row = d.db().get(id).await.unwrap().unwrap();
+        assert_eq!(row.status_code.as_deref(), Some("MEMORY_BUDGET_EXCEEDED"), "{row:?}");
+        assert_eq!(d.admission_peak().0, 0, "nothing was admitted");
+        stop.send(()).unwrap();
+        task.await.unwrap().unwrap();
+    });
+}

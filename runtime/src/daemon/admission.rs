@@ -19,18 +19,18 @@ pub fn estimate(file: &FitsFile) -> u64 {
     let mut bytes = BASE;
     let mut canvas = 0u64;
     for h in file.hdus.iter().filter(|h| h.has_image()) {
-        let plane = h.shape.iter().take(2).product::<u64>();
-        bytes += if plane <= KEEP_PIXELS {
+        let plane = h.shape.iter().take(2).fold(1u64, |a, &n| a.saturating_mul(n));
+        bytes = bytes.saturating_add(if plane <= KEEP_PIXELS {
             // decoded f32 copy kept + a copy for the median
             plane * 8
         } else {
             // streamed in row chunks, histogram median
-            h.shape[0] * 256 * 8 + (4 << 20)
-        };
-        canvas += plane;
+            h.shape[0].saturating_mul(256 * 8).saturating_add(4 << 20)
+        });
+        canvas = canvas.saturating_add(plane);
     }
     // preview canvas (one byte per output pixel, a rotated copy)
-    bytes + 2 * canvas.min(64 << 20)
+    bytes.saturating_add(2 * canvas.min(64 << 20))
 }
 
 /// Estimate from a path (headers only); unreadable files get the base.

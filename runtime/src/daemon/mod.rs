@@ -448,16 +448,20 @@ impl Inner {
             Counters::bump(&self.counters.ignored);
             return;
         }
-        let path = trigger::normalise(&raw);
+        let named = trigger::normalise(&raw);
         let mut roots = self.cfg.daemon.accept_roots.clone();
         if let Source::Watch { dir, .. } = &service.source {
-            roots.push(dir.display().to_string());
+            let dir = dir.canonicalize().unwrap_or_else(|_| dir.clone());
+            roots.push(glob::Pattern::escape(&dir.display().to_string()));
         }
-        if let Some(why) = trigger::reject(&path, &roots) {
-            tracing::info!("{} ignored {path}: {why}", service.name);
-            Counters::bump(&self.counters.ignored);
-            return;
-        }
+        let path = match trigger::reject(&named, &roots) {
+            Ok(resolved) => resolved,
+            Err(why) => {
+                tracing::info!("{} ignored {named}: {why}", service.name);
+                Counters::bump(&self.counters.ignored);
+                return;
+            }
+        };
         let mtime = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
         let first = {
             let mut seen = lock(&self.seen);
@@ -614,10 +618,28 @@ impl Inner {
             while waiting.len() < lookahead && level <= 2 {
                 match self.archiver.db.claim(&self.owner, level, None, lease).await {
                     Ok(Some(row)) => {
+                        // a file that crashed or outlived every attempt (each start is
+                        // counted at claim time) ends here: a poison file never loops
+                        if row.attempts > self.cfg.daemon.max_attempts {
+                            self.give_up(&row, "ATTEMPTS_EXHAUSTED", &format!(
+                                "started {} times without finishing (max_attempts = {}): the job crashed or was killed each time",
+                                row.attempts, self.cfg.daemon.max_attempts
+                            )).await;
+                            continue;
+                        }
                         lock(&self.held).insert(row.id);
                         // a DRP row copies files; DEIMOS RTI renders from the lev-0 file
                         let p = if row.level == 0 { row.ofname.clone() } else { row.stage_file.clone().unwrap_or_default() };
                         let bytes = tokio::task::spawn_blocking(move || admission::estimate_path(Path::new(&p))).await.unwrap_or(0);
+                        // never admitted past the budget
+                        if bytes > self.admission.budget() {
+                            lock(&self.held).remove(&row.id);
+                            self.give_up(&row, "MEMORY_BUDGET_EXCEEDED", &format!(
+                                "the file needs an estimated {} MiB, over daemon.memory_budget_mib = {}",
+                                bytes >> 20, self.cfg.daemon.memory_budget_mib
+                            )).await;
+                            continue;
+                        }
                         waiting.push((row, bytes, Instant::now()));
                     }
                     Ok(None) => level += 1,
@@ -698,6 +720,15 @@ impl Inner {
             self.report(&report.instrument, &code, &describe(&report)).await;
         }
         lock(&self.finished).push(Finished { report, level, latency_s, done_at: Instant::now() });
+    }
+
+    /// End a claimed row ERROR without running it, through the one error path.
+    async fn give_up(&self, row: &crate::db::StatusRow, code: &str, why: &str) {
+        tracing::error!("job {} ({}): {code}: {why}", row.id, row.ofname);
+        if let Err(e) = self.archiver.db.fail(row.id, code, why).await {
+            tracing::warn!("job {}: {code} not recorded: {e}", row.id);
+        }
+        self.report(&row.instrument, code, &format!("{}: {why}", row.ofname)).await;
     }
 
     async fn report(&self, instrument: &str, code: &str, text: &str) {

@@ -61,23 +61,29 @@ pub fn normalise(path: &str) -> String {
     if p.starts_with("/sdata") { format!("/s{p}") } else { p.to_string() }
 }
 
-/// The reject rules (spec §22.2 step 6); `None` when the path is acceptable.
-pub fn reject(path: &str, accept_roots: &[String]) -> Option<String> {
-    if !Path::new(path).is_file() {
-        return Some("file does not exist".into());
+/// The reject rules (spec §22.2 step 6) on the path resolved first (`..`
+/// and links, [`crate::paths::under_roots`]); the resolved path when it is
+/// acceptable, else why not.
+pub fn reject(path: &str, accept_roots: &[String]) -> Result<String, String> {
+    let given = Path::new(path);
+    let resolved = match crate::paths::resolve_input(given) {
+        Ok(r) if r.is_file() => r,
+        Ok(_) => return Err("not a regular file".into()),
+        Err(_) => return Err("file does not exist".into()),
+    };
+    if !crate::paths::under_roots(&resolved, given, accept_roots) {
+        return Err(format!("path is not under {}", accept_roots.join(" or ")));
     }
-    if !accept_roots.iter().any(|r| path.contains(r.as_str())) {
-        return Some(format!("path is not under {}", accept_roots.join(" or ")));
-    }
+    let resolved = resolved.display().to_string();
     for bad in ["/osiris/test/", "/mira/", "/hireseng/xdchange/", "TEMPFITS.fits"] {
-        if path.contains(bad) {
-            return Some(format!("path contains {bad}"));
+        if resolved.contains(bad) || path.contains(bad) {
+            return Err(format!("path contains {bad}"));
         }
     }
-    if Regex::new(r"KP\.\d{8}\.\d{5}\.\d{2}-\d\.fits").expect("regex").is_match(path) {
-        return Some("KPF sub-exposure file".into());
+    if Regex::new(r"KP\.\d{8}\.\d{5}\.\d{2}-\d\.fits").expect("regex").is_match(&resolved) {
+        return Err("KPF sub-exposure file".into());
     }
-    None
+    Ok(resolved)
 }
 
 /// Decide a trigger-keyword broadcast: the value must be populated and, when
@@ -156,17 +162,24 @@ zfill = { LFRAMENO = 4 }"#,
         let roots = vec![d.path().display().to_string()];
         let ok = d.path().join("a.fits");
         std::fs::write(&ok, b"x").unwrap();
-        assert_eq!(reject(&ok.display().to_string(), &roots), None);
-        assert!(reject(&d.path().join("missing.fits").display().to_string(), &roots).is_some());
-        assert!(reject(&ok.display().to_string(), &["/sdata".to_string()]).is_some());
+        assert_eq!(reject(&ok.display().to_string(), &roots), Ok(ok.canonicalize().unwrap().display().to_string()));
+        assert!(reject(&d.path().join("missing.fits").display().to_string(), &roots).is_err());
+        assert!(reject(&ok.display().to_string(), &["/sdata".to_string()]).is_err());
+        // `..` is resolved before the rules: out of the root is out
+        let sub = d.path().join("sub");
+        std::fs::create_dir_all(&sub).unwrap();
+        let escape = format!("{}/sub/../../{}", d.path().display(), d.path().file_name().unwrap().to_string_lossy());
+        assert!(reject(&format!("{escape}/a.fits"), std::slice::from_ref(&sub.display().to_string())).is_err());
+        // a directory or a FIFO is not a file to archive
+        assert!(reject(&sub.display().to_string(), &roots).is_err());
         for bad in ["mira", "TEMPFITS.fits"] {
             let p = if bad.ends_with(".fits") { d.path().join(bad) } else { d.path().join(bad).join("x.fits") };
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(&p, b"x").unwrap();
-            assert!(reject(&p.display().to_string(), &roots).is_some(), "{bad}");
+            assert!(reject(&p.display().to_string(), &roots).is_err(), "{bad}");
         }
         let kp = d.path().join("KP.20240315.30074.52-1.fits");
         std::fs::write(&kp, b"x").unwrap();
-        assert!(reject(&kp.display().to_string(), &roots).is_some());
+        assert!(reject(&kp.display().to_string(), &roots).is_err());
     }
 }

@@ -647,7 +647,7 @@ impl Db {
             const_format_row!(
                 "WHERE level = ? AND (? IS NULL OR instrument = ?) AND (? IS NULL OR utdatetime >= ?) \
                  AND (? IS NULL OR utdatetime <= ?) AND (? IS NULL OR status = ?) AND (? IS NULL OR status_code = ?) \
-                 AND (? IS NULL OR ofname LIKE ?) ORDER BY id"
+                 AND (? IS NULL OR ofname LIKE ? ESCAPE '!') ORDER BY id"
             ),
             f.level,
             f.instrument.as_deref(),
@@ -666,6 +666,19 @@ impl Db {
     }
 }
 
+impl Selection {
+    /// The pattern of original paths containing `text` literally (`%` and
+    /// `_` in it match themselves).
+    pub fn ofname_contains(text: &str) -> String {
+        format!("%{}%", like_literal(text))
+    }
+
+    /// An operator's own LIKE pattern (`%`, `_` are wildcards; `!` escapes).
+    pub fn ofname_pattern(pattern: &str) -> String {
+        pattern.to_string()
+    }
+}
+
 /// Filters of the CLI's re-run-by-query mode.
 #[derive(Clone, Debug, Default)]
 pub struct Selection {
@@ -675,7 +688,7 @@ pub struct Selection {
     pub end: Option<String>,
     pub status: Option<String>,
     pub status_code: Option<String>,
-    /// Already wrapped as `%x%`.
+    /// A `LIKE … ESCAPE '!'` pattern (see [`Selection::ofname_contains`]).
     pub ofname_like: Option<String>,
 }
 

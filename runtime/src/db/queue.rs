@@ -151,6 +151,18 @@ impl Db {
         Ok(n == 1)
     }
 
+    /// End a claimed job ERROR with a code before it runs (refused by
+    /// admission, or started too often without finishing).
+    pub async fn fail(&self, id: i64, code: &str, message: &str) -> DbResult<()> {
+        let o = super::Outcome {
+            status: Some(Status::Error),
+            status_code: Some(code.to_string()),
+            status_message: Some(message.to_string()),
+            ..Default::default()
+        };
+        self.finish(id, &o).await
+    }
+
     /// Jobs of a status (oldest first), for reports and tests.
     pub async fn by_status(&self, status: Status) -> DbResult<Vec<StatusRow>> {
         Ok(fetch!(self, StatusRow, fetch_all, const_format_row!("WHERE status = ? ORDER BY id"), status.as_str())?)

@@ -75,9 +75,19 @@ fn printable(bytes: &[u8]) -> bool {
     bytes.iter().all(|b| (0x20..=0x7e).contains(b))
 }
 
-/// Whether 80 bytes look like a header card (printable ASCII).
+/// Whether 80 bytes look like a header card: a keyword field of the FITS
+/// keyword characters (letters, digits, `-`, `_`, blanks) and no control
+/// bytes. Bytes above 0x7e are allowed (astropy reads such cards too); see
+/// [`is_ascii_card`].
 pub fn is_card_image(bytes: &[u8]) -> bool {
-    bytes.len() == CARD && printable(bytes)
+    bytes.len() == CARD
+        && bytes[..8].iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b' ' | b'-' | b'_'))
+        && bytes[8..].iter().all(|b| !b.is_ascii_control())
+}
+
+/// Whether a card image is printable ASCII only (the standard's rule).
+pub fn is_ascii_card(bytes: &[u8]) -> bool {
+    printable(bytes)
 }
 
 /// Parse the value field of a card (text after `= `): value, comment, parsed-ok.

@@ -98,7 +98,7 @@ impl Hdu {
 
     /// Number of pixels of an image HDU.
     pub fn npix(&self) -> u64 {
-        if self.has_image() { self.shape.iter().product() } else { 0 }
+        if self.has_image() { self.shape.iter().fold(1u64, |a, &n| a.saturating_mul(n)) } else { 0 }
     }
 
     /// Set a card (first occurrence updated in place, else appended).
@@ -192,13 +192,12 @@ fn read_header(f: &mut File, start: u64, size: u64) -> std::io::Result<(Vec<Card
         if pos > start && !card::is_card_image(first_card) {
             return Ok((card::join_continues(cards), pos, true));
         }
+        // Inside a header block every card is kept, whatever its bytes
+        // (astropy reads them all); only END or a block that is not header
+        // text ends the header.
         for img in chunk.chunks(CARD) {
             if img.len() < CARD {
                 break;
-            }
-            if !card::is_card_image(img) {
-                // garbage inside a header block: the header ended before this block
-                return Ok((card::join_continues(cards), pos, true));
             }
             let c = card::parse_card(img);
             if c.key == "END" && !c.commentary {
@@ -229,8 +228,42 @@ fn logical_of(cards: &[Card], key: &str) -> bool {
     cards.iter().any(|c| !c.commentary && c.key == key && c.value == HValue::Logical(true))
 }
 
-/// Structure of an HDU from its cards: kind, bitpix, shape, data size.
-fn structure(index: usize, cards: &[Card]) -> Result<(HduKind, i32, Vec<u64>, u64), String> {
+/// The most a tile-compressed image may declare once decompressed (64 GiB):
+/// beyond it the header is absurd, whatever the file holds.
+const MAX_DECOMPRESSED: u64 = 1 << 36;
+
+/// Why an HDU's structure cannot be used.
+struct Malformed {
+    code: &'static str,
+    message: String,
+}
+
+impl From<String> for Malformed {
+    fn from(message: String) -> Malformed {
+        Malformed { code: "CORRUPTED_HDU", message }
+    }
+}
+
+impl From<&str> for Malformed {
+    fn from(message: &str) -> Malformed {
+        message.to_string().into()
+    }
+}
+
+/// Declared sizes that overflow or are absurd.
+fn bad_size(message: String) -> Malformed {
+    Malformed { code: "BAD_DATA_SIZE", message }
+}
+
+/// Product of axis lengths, None on overflow.
+fn checked_product(axes: &[u64]) -> Option<u64> {
+    axes.iter().try_fold(1u64, |a, &n| a.checked_mul(n))
+}
+
+/// Structure of an HDU from its cards: kind, bitpix, shape, data size. All
+/// size arithmetic is checked: a size that overflows 64 bits is
+/// `BAD_DATA_SIZE`, never a wrapped (small) number.
+fn structure(index: usize, cards: &[Card]) -> Result<(HduKind, i32, Vec<u64>, u64), Malformed> {
     let kind = if index == 0 {
         HduKind::Primary
     } else {
@@ -244,50 +277,65 @@ fn structure(index: usize, cards: &[Card]) -> Result<(HduKind, i32, Vec<u64>, u6
     };
     let bitpix = int_of(cards, "BITPIX").ok_or("BITPIX missing or not an integer")?;
     if ![8, 16, 32, 64, -32, -64].contains(&bitpix) {
-        return Err(format!("BITPIX {bitpix} is not valid"));
+        return Err(format!("BITPIX {bitpix} is not valid").into());
     }
     let naxis = int_of(cards, "NAXIS").ok_or("NAXIS missing or not an integer")?;
     if !(0..=999).contains(&naxis) {
-        return Err(format!("NAXIS {naxis} is not valid"));
+        return Err(format!("NAXIS {naxis} is not valid").into());
     }
     let mut axes = Vec::new();
     for i in 1..=naxis {
         let n = int_of(cards, &format!("NAXIS{i}")).ok_or(format!("NAXIS{i} missing"))?;
         if n < 0 {
-            return Err(format!("NAXIS{i} = {n} is negative"));
+            return Err(format!("NAXIS{i} = {n} is negative").into());
         }
         axes.push(n as u64);
     }
     let pcount = int_of(cards, "PCOUNT").unwrap_or(0).max(0) as u64;
     let gcount = int_of(cards, "GCOUNT").unwrap_or(1).max(1) as u64;
-    let elems: u64 = if naxis == 0 {
-        0
+    let counted: &[u64] = if naxis == 0 {
+        &[0]
     } else if index == 0 && axes.first() == Some(&0) && logical_of(cards, "GROUPS") {
-        axes[1..].iter().product()
+        &axes[1..]
     } else {
-        axes.iter().product()
+        &axes
     };
-    let bytes = (bitpix.unsigned_abs() as u64 / 8) * gcount * (pcount + elems);
+    let bytes = checked_product(counted)
+        .and_then(|e| e.checked_add(pcount))
+        .and_then(|e| e.checked_mul(gcount))
+        .and_then(|e| e.checked_mul(bitpix.unsigned_abs() as u64 / 8))
+        .and_then(|b| b.checked_add(BLOCK as u64))
+        .map(|b| b - BLOCK as u64)
+        .ok_or_else(|| bad_size(format!("HDU {index}: NAXISn {axes:?}, BITPIX {bitpix}, PCOUNT {pcount}, GCOUNT {gcount} overflow 64 bits")))?;
     let (bitpix, shape) = if kind == HduKind::CompressedImage {
-        let zb = int_of(cards, "ZBITPIX").unwrap_or(bitpix) as i32;
+        let zb = int_of(cards, "ZBITPIX").unwrap_or(bitpix);
+        if ![8, 16, 32, 64, -32, -64].contains(&zb) {
+            return Err(format!("ZBITPIX {zb} is not valid").into());
+        }
         let zn = int_of(cards, "ZNAXIS").unwrap_or(0);
-        let shape = (1..=zn).map(|i| int_of(cards, &format!("ZNAXIS{i}")).unwrap_or(0).max(0) as u64).collect();
-        (zb, shape)
+        if !(0..=999).contains(&zn) {
+            return Err(format!("ZNAXIS {zn} is not valid").into());
+        }
+        let shape: Vec<u64> = (1..=zn).map(|i| int_of(cards, &format!("ZNAXIS{i}")).unwrap_or(0).max(0) as u64).collect();
+        let decompressed = checked_product(&shape).and_then(|n| n.checked_mul(zb.unsigned_abs() as u64 / 8));
+        if decompressed.is_none_or(|b| b > MAX_DECOMPRESSED) {
+            return Err(bad_size(format!("HDU {index}: compressed image of {shape:?} pixels (ZBITPIX {zb}) is beyond {MAX_DECOMPRESSED} bytes")));
+        }
+        (zb as i32, shape)
     } else {
         (bitpix as i32, axes)
     };
     Ok((kind, bitpix, shape, bytes))
 }
 
-/// Duplicated keywords with different values in one header.
+/// Duplicated keywords with different values in one header (one pass).
 fn duplicates(hdu: &Hdu) -> Vec<Problem> {
     let mut out = Vec::new();
-    let mut seen: Vec<(&str, &HValue)> = Vec::new();
-    let mut reported: Vec<&str> = Vec::new();
+    let mut seen: std::collections::HashMap<&str, &HValue> = std::collections::HashMap::new();
+    let mut reported: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for c in hdu.cards.iter().filter(|c| !c.commentary && c.key != "CONTINUE") {
-        match seen.iter().find(|(k, _)| *k == c.key) {
-            Some((_, first)) if *first != &c.value && !reported.contains(&c.key.as_str()) => {
-                reported.push(&c.key);
+        match seen.get(c.key.as_str()) {
+            Some(first) if *first != &c.value && reported.insert(&c.key) => {
                 out.push(Problem {
                     code: "DUPLICATE_KEYWORD",
                     message: format!(
@@ -301,10 +349,27 @@ fn duplicates(hdu: &Hdu) -> Vec<Problem> {
                 });
             }
             Some(_) => {}
-            None => seen.push((&c.key, &c.value)),
+            None => {
+                seen.insert(&c.key, &c.value);
+            }
         }
     }
     out
+}
+
+/// Cards holding bytes that are not printable ASCII: kept byte for byte,
+/// reported once per HDU.
+fn non_ascii(index: usize, cards: &[Card]) -> Option<Problem> {
+    let odd: Vec<&str> = cards
+        .iter()
+        .filter(|c| c.raw.as_deref().is_some_and(|r| !r.chunks(CARD).all(card::is_ascii_card)))
+        .map(|c| c.key.as_str())
+        .collect();
+    let first = odd.first()?;
+    Some(Problem {
+        code: "NONASCII_HEADER",
+        message: format!("HDU {index}: {} card(s) hold bytes that are not printable ASCII (first: {first:?}); kept as they are", odd.len()),
+    })
 }
 
 /// Read a FITS file's structure and headers.
@@ -343,13 +408,18 @@ pub fn load(path: &Path) -> Result<FitsFile, LoadError> {
         if index == 0 && cards.first().map(|c| c.value.clone()) != Some(HValue::Logical(true)) {
             file.warnings.push(Problem { code: "NONSTANDARD_FITS", message: "SIMPLE is not T".into() });
         }
+        file.warnings.extend(non_ascii(index, &cards));
         let (kind, bitpix, shape, data_len) = match structure(index, &cards) {
             Ok(s) => s,
-            Err(msg) => {
+            Err(m) if m.code == "BAD_DATA_SIZE" => {
+                file.corrupted.push(Problem { code: m.code, message: m.message });
+                break;
+            }
+            Err(m) => {
                 if index == 0 {
-                    return Err(LoadError::NotFits(format!("primary header: {msg}")));
+                    return Err(LoadError::NotFits(format!("primary header: {}", m.message)));
                 }
-                file.corrupted.push(Problem { code: "CORRUPTED_HDU", message: format!("HDU {index}: {msg}") });
+                file.corrupted.push(Problem { code: m.code, message: format!("HDU {index}: {}", m.message) });
                 break;
             }
         };
@@ -372,7 +442,7 @@ pub fn load(path: &Path) -> Result<FitsFile, LoadError> {
             data_sum: None,
         };
         file.warnings.extend(duplicates(&hdu));
-        let data_end = header_end + data_len;
+        let data_end = header_end.saturating_add(data_len);
         let mut hdu = hdu;
         if data_end <= size && (hdu.card("CHECKSUM").is_some() || hdu.card("DATASUM").is_some()) {
             let (problems, sum) = verify_checksums(&mut f, &hdu, size).map_err(io)?;
@@ -432,6 +502,17 @@ fn verify_checksums(f: &mut File, hdu: &Hdu, size: u64) -> std::io::Result<(Vec<
 }
 
 impl FitsFile {
+    /// Each HDU's data unit as this reader finds it: (offset, length with
+    /// padding) — what [`write::check_data_units`] compares with cfitsio.
+    pub fn data_units(&self) -> Vec<(u64, u64)> {
+        self.hdus.iter().map(|h| (h.data_start, round_up(h.data_len))).collect()
+    }
+
+    /// Bytes of the file that belong to its HDUs (trailing bytes excluded).
+    pub fn fits_len(&self) -> u64 {
+        self.hdus.last().map(|h| (h.data_start.saturating_add(round_up(h.data_len))).min(self.size)).unwrap_or(self.size)
+    }
+
     /// Whether writing a byte-exact copy needs repairs (END or padding added).
     pub fn needs_repair(&self) -> bool {
         self.warnings.iter().any(|w| matches!(w.code, "MISSING_END" | "SHORT_PADDING" | "TRAILING_BYTES"))

@@ -83,6 +83,25 @@ impl Reader {
         Ok(n as usize)
     }
 
+    /// Where cfitsio finds each HDU's data: (data start, data end) in bytes,
+    /// the end including the block padding. An independent parse of the
+    /// header structure, to cross-check the card layer's.
+    pub fn data_units(&mut self) -> Result<Vec<(u64, u64)>, PixelError> {
+        let n = self.count()?;
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            self.select(i)?;
+            let (mut head, mut data, mut end) = (0i64, 0i64, 0i64);
+            let mut status = 0;
+            unsafe { sys::ffghadll(self.fptr, &mut head, &mut data, &mut end, &mut status) };
+            if status != 0 {
+                return Err(self.err(status, format!("offsets of HDU {i}")));
+            }
+            out.push((data.max(0) as u64, end.max(0) as u64));
+        }
+        Ok(out)
+    }
+
     fn select(&mut self, hdu: usize) -> Result<(), PixelError> {
         let mut t = 0;
         let mut status = 0;

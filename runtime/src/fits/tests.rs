@@ -183,3 +183,113 @@ fn edited_headers_are_resealed() {
     assert!(g.warnings.is_empty(), "{:?}", g.warnings);
     assert_eq!(g.hdus[0].value("OBJECT"), Some(&HValue::Text("edited".into())));
 }
+
+/// A primary header of `cards` (80-byte images), END and padding, then `data`.
+fn raw_file(cards: &[String], data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for c in cards.iter().map(String::as_str).chain(["END"]) {
+        let mut b = c.as_bytes().to_vec();
+        b.resize(CARD, b' ');
+        out.extend(b);
+    }
+    out.resize(out.len().div_ceil(BLOCK) * BLOCK, b' ');
+    out.extend_from_slice(data);
+    out.resize(out.len().div_ceil(BLOCK) * BLOCK, 0);
+    out
+}
+
+fn card(key: &str, value: &str) -> String {
+    format!("{key:<8}= {value:>20}")
+}
+
+#[test]
+fn declared_sizes_that_overflow_are_bad_data_size_not_a_wrapped_size() {
+    let d = tempfile::tempdir().unwrap();
+    // 2^30 × 2^32 × 4 bytes and 2^22 × 2^40 × 4 bytes wrap to 0 in unchecked u64
+    for (n1, n2) in [("1073741824", "4294967296"), ("4194304", "1099511627776")] {
+        let cards = [card("SIMPLE", "T"), card("BITPIX", "-32"), card("NAXIS", "2"), card("NAXIS1", n1), card("NAXIS2", n2)];
+        let p = write(d.path(), "big.fits", &raw_file(&cards, &[0u8; 20000]));
+        let f = load(&p).unwrap();
+        assert_eq!(f.corrupted.first().map(|c| c.code), Some("BAD_DATA_SIZE"), "{n1}×{n2}: {:?}", f.corrupted);
+    }
+    // in range but more than the file holds: corrupted, never read
+    let cards = [card("SIMPLE", "T"), card("BITPIX", "16"), card("NAXIS", "2"), card("NAXIS1", "65536"), card("NAXIS2", "65536")];
+    let p = write(d.path(), "short.fits", &raw_file(&cards, &[0u8; 20000]));
+    assert_eq!(load(&p).unwrap().corrupted.first().map(|c| c.code), Some("CORRUPTED_HDU"));
+    // a compressed image may not declare an absurd decompressed size
+    let mut b = frame().to_bytes();
+    let ext = [
+        format!("{:<8}= {:<20}", "XTENSION", "'BINTABLE'"),
+        card("BITPIX", "8"),
+        card("NAXIS", "2"),
+        card("NAXIS1", "8"),
+        card("NAXIS2", "1"),
+        card("PCOUNT", "0"),
+        card("GCOUNT", "1"),
+        card("ZIMAGE", "T"),
+        card("ZBITPIX", "-64"),
+        card("ZNAXIS", "2"),
+        card("ZNAXIS1", "4294967296"),
+        card("ZNAXIS2", "4294967296"),
+    ];
+    let mut hdu = raw_file(&ext, &[0u8; 8]);
+    hdu.truncate(BLOCK + 8);
+    hdu.resize(2 * BLOCK, 0);
+    b.extend(hdu);
+    let p = write(d.path(), "zbig.fits", &b);
+    assert_eq!(load(&p).unwrap().corrupted.first().map(|c| c.code), Some("BAD_DATA_SIZE"));
+}
+
+#[test]
+fn non_ascii_bytes_in_a_card_are_kept_not_a_cut() {
+    let d = tempfile::tempdir().unwrap();
+    let mut cards = vec![card("SIMPLE", "T"), card("BITPIX", "16"), card("NAXIS", "2"), card("NAXIS1", "60"), card("NAXIS2", "50")];
+    cards.push("OBJECT  = 'café'".to_string());
+    for i in 0..240 {
+        cards.push(card(&format!("KEY{i}"), &i.to_string()));
+    }
+    let data: Vec<u8> = (0..6000u32).map(|i| (i % 251) as u8).collect();
+    let bytes = raw_file(&cards, &data);
+    let p = write(d.path(), "cafe.fits", &bytes);
+    let f = load(&p).unwrap();
+    assert!(f.corrupted.is_empty(), "{:?}", f.corrupted);
+    assert_eq!(f.hdus[0].cards.len(), cards.len(), "every card is kept");
+    assert!(f.warnings.iter().any(|w| w.code == "NONASCII_HEADER"), "{:?}", f.warnings);
+    assert_eq!(f.hdus[0].data_len, 6000);
+    // cfitsio finds the data where the card layer does
+    write::check_data_units(&p, &f.data_units()).unwrap();
+    // an edited header keeps the card's bytes; the data are the input's
+    let mut f = f;
+    f.hdus[0].set("PROGID", HValue::Text("C272".into()), "program");
+    let out = d.path().join("out.fits");
+    let w = write::write_fits(&f, &out).unwrap();
+    write::check_data_units(&out, &w.data_units).unwrap();
+    let written = std::fs::read(&out).unwrap();
+    assert!(written.windows(5).any(|x| x == "café".as_bytes()), "the non-ASCII card is written byte for byte");
+    let (at, _) = w.data_units[0];
+    assert_eq!(&written[at as usize..(at + 6000) as usize], &data[..]);
+}
+
+#[test]
+fn data_units_that_are_not_where_cfitsio_finds_them_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let p = write(d.path(), "a.fits", &frame().to_bytes());
+    let f = load(&p).unwrap();
+    write::check_data_units(&p, &f.data_units()).unwrap();
+    let mut wrong = f.data_units();
+    wrong[0].0 += 2880;
+    assert!(write::check_data_units(&p, &wrong).is_err());
+    assert!(write::check_data_units(&p, &wrong[..1]).is_err(), "HDU count");
+}
+
+#[test]
+fn header_parsing_is_linear_in_the_number_of_cards() {
+    // 200 000 distinct keywords: the old duplicate check compared each with every earlier one
+    let d = tempfile::tempdir().unwrap();
+    let mut cards = vec![card("SIMPLE", "T"), card("BITPIX", "8"), card("NAXIS", "0")];
+    cards.extend((0..200_000).map(|i| card(&format!("K{i:07}"), "1")));
+    let p = write(d.path(), "many.fits", &raw_file(&cards, &[]));
+    let f = load(&p).unwrap();
+    assert_eq!(f.hdus[0].cards.len(), 200_003);
+    assert!(f.warnings.is_empty(), "{:?}", f.warnings);
+}

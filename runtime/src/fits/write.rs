@@ -65,6 +65,8 @@ impl<W: Write> Write for Hashing<W> {
 pub struct Written {
     pub bytes: u64,
     pub md5: String,
+    /// Where each HDU's data unit went: (offset, length with padding).
+    pub data_units: Vec<(u64, u64)>,
 }
 
 fn copy_range(src: &mut File, start: u64, len: u64, out: &mut impl Write, buf: &mut [u8]) -> std::io::Result<u64> {
@@ -90,16 +92,18 @@ pub fn write_fits(file: &FitsFile, dst: &Path) -> std::io::Result<Written> {
     let out = File::create(dst)?;
     let mut w = Hashing { inner: BufWriter::with_capacity(1 << 20, out), md5: Md5::new(), bytes: 0 };
     let mut buf = vec![0u8; 1 << 20];
+    let mut data_units = Vec::with_capacity(file.hdus.len());
     for hdu in &file.hdus {
         if hdu.edited || hdu.missing_end {
             w.write_all(&header_bytes(hdu))?;
         } else {
             copy_range(&mut src, hdu.header_start, hdu.data_start - hdu.header_start, &mut w, &mut buf)?;
         }
+        let padded = hdu.data_len.div_ceil(BLOCK as u64) * BLOCK as u64;
+        data_units.push((w.bytes, padded));
         if hdu.data_len == 0 {
             continue;
         }
-        let padded = hdu.data_len.div_ceil(BLOCK as u64) * BLOCK as u64;
         let avail = file.size.saturating_sub(hdu.data_start).min(padded);
         let copied = copy_range(&mut src, hdu.data_start, avail, &mut w, &mut buf)?;
         // zero-fill a short final block (data always complete: loader checked)
@@ -110,7 +114,25 @@ pub fn write_fits(file: &FitsFile, dst: &Path) -> std::io::Result<Written> {
     let Hashing { inner, md5, bytes } = w;
     let f = inner.into_inner().map_err(|e| e.into_error())?;
     f.sync_all()?;
-    Ok(Written { bytes, md5: hex::encode(md5.finalize()) })
+    Ok(Written { bytes, md5: hex::encode(md5.finalize()), data_units })
+}
+
+/// The invariant before publish: an independent parser (cfitsio) finds the
+/// data units of `path` exactly where `expected` says they are — the lev-0
+/// file's data are the input's data units, byte for byte, because the
+/// writer copied them there verbatim (`Written::data_units`), and the input
+/// was cross-checked the same way when it was loaded.
+pub fn check_data_units(path: &Path, expected: &[(u64, u64)]) -> Result<(), String> {
+    let found = super::pixels::Reader::open(path).and_then(|mut r| r.data_units()).map_err(|e| e.to_string())?;
+    if found.len() != expected.len() {
+        return Err(format!("{} HDUs expected, cfitsio finds {}", expected.len(), found.len()));
+    }
+    for (i, ((start, len), (s, e))) in expected.iter().zip(&found).enumerate() {
+        if *s != *start || e.saturating_sub(*s) != *len {
+            return Err(format!("HDU {i}: data expected at {start}+{len}, cfitsio finds {s}+{}", e.saturating_sub(*s)));
+        }
+    }
+    Ok(())
 }
 
 /// MD5 of a file, streamed.

@@ -149,12 +149,23 @@ impl Job<'_> {
             return;
         }
         let Some(row) = self.row.as_ref() else { return };
+        let size = std::fs::metadata(&self.input).map(|m| m.len()).unwrap_or(0);
+        let max = self.a.cfg.archive.keep_invalid_max_mib << 20;
+        if size > max {
+            return self.log.warn(&format!(
+                "the invalid file ({size} bytes) is over archive.keep_invalid_max_mib = {} MiB: recorded, not copied",
+                self.a.cfg.archive.keep_invalid_max_mib
+            ));
+        }
         let utdatedir = match &self.utdate {
             Some(d) => d.replace('-', ""),
             None => chrono::Utc::now().format("%Y%m%d").to_string(),
         };
         let udf = self.a.cfg.archive.root.join(&self.instrument).join("stage").join("udf");
-        let target = super::publish::stage_target(&udf, &utdatedir, &row.ofname);
+        let target = match super::publish::stage_target(&udf, &utdatedir, &row.ofname) {
+            Ok(t) => t,
+            Err(e) => return self.log.error(&format!("{} the invalid file is not kept: {}", e.code, e.message)),
+        };
         let r = target.parent().map(std::fs::create_dir_all).unwrap_or(Ok(())).and_then(|_| std::fs::copy(&self.input, &target));
         match r {
             Ok(_) => self.log.info(&format!("invalid file kept as {}", target.display())),

@@ -68,6 +68,11 @@ impl Job<'_> {
             }
         };
         self.take_diagnostics(&id.diagnostics);
+        // the host's paths are built from these: strict grammars first
+        let utdatedir = match crate::paths::check_koaid(&id.koaid).and_then(|_| crate::paths::utdate_dir(&id.utdate)) {
+            Ok(d) => d,
+            Err(e) => return Err(self.stop(Severity::Error, "COMPONENT_CONTRACT", "identify", format!("the component's identity is refused: {e}"))),
+        };
         self.apply_edits(&id.edits, &id.steps);
         self.steps.extend(id.steps.iter().cloned());
         self.koaid = Some(id.koaid.clone());
@@ -76,7 +81,6 @@ impl Job<'_> {
         self.rtui = id.rtui;
         self.log.info(&format!("KOAID {} (prefix {})", id.koaid, id.prefix));
         // product directories (spec §12.1)
-        let utdatedir = id.utdate.replace(['-', '/'], "");
         let root = self.a.cfg.archive.root.join(&self.instrument);
         let day = root.join(&utdatedir);
         let dirs = [
@@ -91,6 +95,9 @@ impl Job<'_> {
         ];
         if !self.opts.dry_run {
             for d in &dirs {
+                if let Err(e) = crate::paths::check_within(&self.a.cfg.archive.root, d) {
+                    return Err(self.stop(Severity::Error, e.code, "identify", e.message));
+                }
                 if let Err(e) = std::fs::create_dir_all(d) {
                     return Err(self.stop(Severity::Error, "WRITE_ERROR", "identify", format!("{}: {e}", d.display())));
                 }

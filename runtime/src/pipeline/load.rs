@@ -49,6 +49,10 @@ impl Job<'_> {
             }
             Err(e) => return Err(self.stop(Severity::Error, "FITS_FILE_TYPE_ERROR", "load", format!("{}: {e}", path.display()))),
         };
+        // a FIFO would block the reader forever, a device never ends
+        if let Some(code) = crate::paths::file_type_code(&meta) {
+            return Err(self.stop(Severity::Invalid, code, "load", format!("{} is not a regular file", path.display())));
+        }
         self.mtime_utc = meta
             .modified()
             .ok()
@@ -83,6 +87,12 @@ impl Job<'_> {
             }
             if let Err(e) = pixels::Reader::open(&pixels_path).and_then(|mut r| r.count()) {
                 return Err(self.stop(Severity::Invalid, "UNREADABLE_FITS", "load", e.to_string()));
+            }
+            // an independent parser must find the data where the card layer does
+            if pixels_path == path {
+                if let Err(e) = fits::write::check_data_units(&path, &file.data_units()) {
+                    return Err(self.stop(Severity::Error, "DATA_UNIT_MISMATCH", "load", format!("the header parsers disagree: {e}")));
+                }
             }
         }
         let unrepaired = pixels_path == path;

@@ -215,7 +215,7 @@ pub(crate) struct Job<'a> {
     /// Previews rendering in the background.
     pub preview_job: Option<std::thread::JoinHandle<Vec<preview::Rendered>>>,
     /// The lev-0 write running in the background.
-    pub write_job: Option<std::thread::JoinHandle<std::io::Result<crate::fits::write::Written>>>,
+    pub write_job: Option<std::thread::JoinHandle<Result<crate::fits::write::Written, (&'static str, String)>>>,
     /// The raw stage copy running in the background: (thread, temporary name, target).
     pub raw_copy_job: Option<(std::thread::JoinHandle<std::io::Result<()>>, PathBuf, PathBuf)>,
     pub mtime_utc: String,

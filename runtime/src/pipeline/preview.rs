@@ -122,6 +122,9 @@ impl Job<'_> {
         let koaid = self.koaid.clone().expect("koaid");
         let lev0 = self.lev0.clone().expect("lev0");
         for r in rendered {
+            if let Err(e) = crate::paths::check_name_part(&r.suffix) {
+                return Err(self.stop(Severity::Error, "COMPONENT_CONTRACT", "preview", format!("preview suffix refused: {e}")));
+            }
             let name = format!("{koaid}{}.jpg", r.suffix);
             let dest = lev0.join(&name);
             let tmp = lev0.join(format!(".{name}.{}.tmp", std::process::id()));

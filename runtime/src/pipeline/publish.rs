@@ -51,8 +51,18 @@ pub fn header_json(cards: &[Card]) -> Json {
 }
 
 /// `<stage>/<D>/<ofname>` with `_verN` (N = 2…19) when taken (spec §12.3).
-pub fn stage_target(stage: &Path, utdatedir: &str, ofname: &str) -> PathBuf {
-    let base = stage.join(utdatedir).join(ofname.trim_start_matches('/'));
+/// The target is always under `stage` and never the input itself.
+pub fn stage_target(stage: &Path, utdatedir: &str, ofname: &str) -> Result<PathBuf, crate::paths::PathError> {
+    let base = stage.join(utdatedir).join(crate::paths::relative_part(ofname)?);
+    crate::paths::check_within(stage, &base)?;
+    let input = Path::new(ofname).canonicalize().ok();
+    if input.is_some() && base.canonicalize().ok() == input {
+        return Err(crate::paths::PathError { code: "PATH_OUTSIDE_ROOT", message: format!("the stage copy {} would be the input itself", base.display()) });
+    }
+    Ok(stage_version(base))
+}
+
+fn stage_version(base: PathBuf) -> PathBuf {
     if !base.exists() {
         return base;
     }
@@ -171,17 +181,30 @@ impl Job<'_> {
         }
         let utdatedir = self.utdate.clone().unwrap_or_default().replace('-', "");
         let stage = self.a.cfg.archive.root.join(&self.instrument).join("stage");
-        let target = stage_target(&stage, &utdatedir, &row.ofname);
-        if target == self.input {
+        let target = match stage_target(&stage, &utdatedir, &row.ofname) {
+            Ok(t) => t,
+            Err(e) => {
+                self.diag(Severity::Error, e.code, "publish", format!("no stage copy: {}", e.message));
+                return;
+            }
+        };
+        if target == self.input || self.input.canonicalize().is_ok_and(|i| i.starts_with(stage.canonicalize().unwrap_or_default())) {
             return;
         }
         let name = target.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
         let tmp = target.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
         let input = self.input.clone();
         let t = tmp.clone();
+        // the raw file's HDUs only: trailing bytes are reported, never multiplied
+        let (len, size) = self.file.as_ref().map(|f| (f.fits_len(), f.size)).unwrap_or((u64::MAX, 0));
+        if len < size {
+            self.diag(Severity::Warn, "TRAILING_BYTES", "publish", format!("{} bytes after the last HDU are not copied to the stage copy", size - len));
+        }
         let h = std::thread::spawn(move || {
             t.parent().map(std::fs::create_dir_all).unwrap_or(Ok(()))?;
-            std::fs::copy(&input, &t).map(|_| ())
+            let mut from = std::io::Read::take(std::fs::File::open(&input)?, len);
+            let mut to = std::fs::File::create(&t)?;
+            std::io::copy(&mut from, &mut to).map(|_| ())
         });
         self.raw_copy_job = Some((h, tmp, target));
     }

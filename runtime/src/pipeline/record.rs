@@ -11,7 +11,8 @@ use crate::db::{NewJob, Status};
 /// when reprocessing, else a new PROCESSING row.
 /// Returns the row id and whether it was inserted now.
 pub(super) fn row_for_file(a: &Archiver, instrument: &str, path: &Path, reprocess: bool, transfer: bool) -> anyhow::Result<(i64, bool)> {
-    let abs = std::path::absolute(path)?;
+    // resolved before any rule: `..` and links, so the row names the real file
+    let abs = path.canonicalize().or_else(|_| std::path::absolute(path))?;
     let ofname = abs.to_string_lossy().to_string();
     let instrument = instrument.to_uppercase();
     if reprocess {

@@ -44,11 +44,11 @@ impl Job<'_> {
     /// without HDUs, with a corrupted HDU or on a rejected path is INVALID
     /// without asking components or services anything.
     pub(super) fn step_screen(&mut self) -> StepResult {
-        if self.file().hdus.is_empty() {
-            return Err(self.stop(Severity::Invalid, "NO_FITS_HDUS", "validate", "the file has no HDUs"));
-        }
         if let Some(c) = self.file().corrupted.first().cloned() {
             return Err(self.stop(Severity::Invalid, c.code, "validate", c.message));
+        }
+        if self.file().hdus.is_empty() {
+            return Err(self.stop(Severity::Invalid, "NO_FITS_HDUS", "validate", "the file has no HDUs"));
         }
         let path = self.input.display().to_string();
         if let Some(why) = path_reject(&path) {

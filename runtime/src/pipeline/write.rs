@@ -5,7 +5,7 @@
 //! removes only its own temporary file).
 
 use super::{Job, Pending, Severity, StepResult};
-use crate::fits::write::write_fits;
+use crate::fits::write::{check_data_units, write_fits};
 
 impl Job<'_> {
     /// Start writing the lev-0 file on another thread.
@@ -15,7 +15,11 @@ impl Job<'_> {
         let tmp = lev0.join(format!(".{koaid}.fits.{}.tmp", std::process::id()));
         let file = self.file().clone();
         self.pending.push(Pending { tmp: tmp.clone(), dest: lev0.join(format!("{koaid}.fits")), md5: None });
-        self.write_job = Some(std::thread::spawn(move || write_fits(&file, &tmp)));
+        self.write_job = Some(std::thread::spawn(move || {
+            let w = write_fits(&file, &tmp).map_err(|e| ("WRITE_FITS_ERROR", e.to_string()))?;
+            check_data_units(&tmp, &w.data_units).map_err(|e| ("DATA_UNIT_MISMATCH", format!("the written file's data units are not the input's: {e}")))?;
+            Ok(w)
+        }));
         Ok(())
     }
 
@@ -23,7 +27,7 @@ impl Job<'_> {
     pub(super) fn finish_write(&mut self) -> StepResult {
         let Some(h) = self.write_job.take() else { return Ok(()) };
         let (tmp, dest) = (self.pending[0].tmp.clone(), self.pending[0].dest.clone());
-        let r = h.join().unwrap_or_else(|_| Err(std::io::Error::other("writer thread failed")));
+        let r = h.join().unwrap_or_else(|_| Err(("WRITE_FITS_ERROR", "writer thread failed".into())));
         match r {
             Ok(w) => {
                 self.filesize_mb = Some(koa_pyfmt::round_to(w.bytes as f64 / 1e6, 4));
@@ -31,9 +35,9 @@ impl Job<'_> {
                 self.pending[0].md5 = Some(w.md5);
                 Ok(())
             }
-            Err(e) => {
+            Err((code, e)) => {
                 let _ = std::fs::remove_file(&tmp);
-                Err(self.stop(Severity::Error, "WRITE_FITS_ERROR", "write", format!("{}: {e}", dest.display())))
+                Err(self.stop(Severity::Error, code, "write", format!("{}: {e}", dest.display())))
             }
         }
     }

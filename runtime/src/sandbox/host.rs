@@ -127,6 +127,14 @@ impl HostState {
         self.started.elapsed().saturating_sub(self.host_time)
     }
 
+    /// Time charged against the deadline: the guest's own, plus host
+    /// compute time (host imports other than service waits) beyond
+    /// `allowance`.
+    pub(crate) fn charged_time(&self, allowance: Duration) -> Duration {
+        let compute = self.host_time.saturating_sub(self.service_time);
+        self.guest_time() + compute.saturating_sub(allowance)
+    }
+
     /// Run a host import, keeping its time off the guest's deadline.
     fn hosted<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
         let t = Instant::now();

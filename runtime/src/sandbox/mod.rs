@@ -76,8 +76,11 @@ pub const MAX_TEXT: usize = 64 << 10;
 /// Why a component call did not produce a result.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ComponentFailure {
-    #[error("component {component} exceeded its {seconds:.1} s deadline")]
-    Timeout { component: String, seconds: f64 },
+    #[error(
+        "component {component} exceeded its {seconds:.1} s deadline (its own time, plus host calls beyond {host:.1} s \
+         and service waits beyond {services:.0} s; at most {wall:.1} s in all)"
+    )]
+    Timeout { component: String, seconds: f64, host: f64, services: f64, wall: f64 },
     #[error("component {component} reached its memory cap of {mib} MiB")]
     OutOfMemory { component: String, mib: usize },
     #[error("component {component} trapped: {message}")]
@@ -115,9 +118,17 @@ impl ComponentFailure {
 /// Tick length of the epoch clock.
 const TICK: Duration = Duration::from_millis(10);
 
-/// Wall-clock time a call may spend in host imports on top of its deadline
-/// (services have their own budget, `host::SERVICE_BUDGET`, inside this).
-pub const HOST_ALLOWANCE: Duration = Duration::from_secs(120);
+/// Host compute time (pixel reads, statistics, logging) given back to a
+/// call, as a multiple of its deadline; beyond it host time counts.
+pub const HOST_FACTOR: u32 = 4;
+
+/// What a call's deadline allows: its own time, host compute time up to
+/// `HOST_FACTOR` × the deadline, service waits up to
+/// `host::SERVICE_BUDGET` — so a guest spinning on cheap host calls stops
+/// within `wall_bound`.
+pub fn wall_bound(deadline: Duration) -> Duration {
+    deadline * (1 + HOST_FACTOR) + host::SERVICE_BUDGET
+}
 
 /// Epoch ticks of a duration (at least one).
 fn ticks(d: Duration) -> u64 {
@@ -179,16 +190,15 @@ impl Sandbox {
         let mut store = Store::new(&self.engine, HostState::new(limits.memory, job));
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(ticks(limits.deadline));
-        // The deadline counts the guest's own time: time spent in host imports
-        // (service waits, pixel reads) is given back, up to a hard wall-clock
-        // stop of deadline + HOST_ALLOWANCE.
+        // The deadline counts the guest's own time and host compute time
+        // beyond its allowance; service waits are bounded by their budget.
         store.epoch_deadline_callback(move |ctx| {
             let s = ctx.data();
-            let guest = s.guest_time();
-            if guest >= limits.deadline || s.started.elapsed() >= limits.deadline + HOST_ALLOWANCE {
+            let charged = s.charged_time(limits.deadline * HOST_FACTOR);
+            if charged >= limits.deadline || s.started.elapsed() >= wall_bound(limits.deadline) {
                 return Ok(wasmtime::UpdateDeadline::Interrupt);
             }
-            Ok(wasmtime::UpdateDeadline::Continue(ticks(limits.deadline - guest)))
+            Ok(wasmtime::UpdateDeadline::Continue(ticks(limits.deadline - charged)))
         });
         store
     }
@@ -205,7 +215,13 @@ impl Sandbox {
             .unwrap_or_default();
         match err.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => {
-                ComponentFailure::Timeout { component: component.into(), seconds: limits.deadline.as_secs_f64() }
+                ComponentFailure::Timeout {
+                    component: component.into(),
+                    seconds: limits.deadline.as_secs_f64(),
+                    host: (limits.deadline * HOST_FACTOR).as_secs_f64(),
+                    services: host::SERVICE_BUDGET.as_secs_f64(),
+                    wall: wall_bound(limits.deadline).as_secs_f64(),
+                }
             }
             Some(Trap::StackOverflow) => {
                 ComponentFailure::StackOverflow { component: component.into(), message: format!("wasm stack overflow{frame}") }

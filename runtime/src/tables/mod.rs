@@ -50,7 +50,7 @@ pub fn ext_table_text(extname: &str, t: &Table) -> String {
 
 /// File name of an extension table.
 pub fn ext_table_name(koaid: &str, index: usize, extname: &str) -> String {
-    format!("{koaid}.ext{index}.{}.tbl", extname.replace(' ', "_"))
+    format!("{koaid}.ext{index}.{}.tbl", crate::paths::sanitize_name(extname))
 }
 
 /// Whether a product file belongs to a KOAID (spec §5.5/§14): the name
