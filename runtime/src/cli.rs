@@ -356,7 +356,8 @@ pub async fn archive(cfg: Config, args: ArchiveArgs) -> anyhow::Result<i32> {
                 status_code: args.statuscode.clone(),
                 ofname_like: match (&args.ofname, &args.ofname_like) {
                     (Some(o), _) => Some(crate::db::Selection::ofname_contains(o)),
-                    (None, Some(p)) => Some(crate::db::Selection::ofname_pattern(p)),
+                    // the operator's own pattern: `%`, `_` wildcards, `!` escapes
+                    (None, Some(p)) => Some(p.clone()),
                     (None, None) => None,
                 },
             })

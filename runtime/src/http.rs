@@ -263,7 +263,6 @@ fn preview_path(root: &Path, process_dir: &str, koaid: &str) -> Option<PathBuf> 
     if !dir.starts_with(&root) {
         return None;
     }
-    crate::paths::check_koaid(koaid).ok()?;
     let exact = dir.join(format!("{koaid}.jpg"));
     if exact.is_file() && crate::paths::check_within(&root, &exact).is_ok() {
         return Some(exact);
@@ -273,6 +272,7 @@ fn preview_path(root: &Path, process_dir: &str, koaid: &str) -> Option<PathBuf> 
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|e| e == "jpg") && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(koaid)))
+        .filter(|p| crate::paths::check_within(&root, p).is_ok())
         .collect();
     found.sort();
     found.into_iter().next()

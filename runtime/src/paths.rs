@@ -157,7 +157,9 @@ pub fn resolve_input(path: &Path) -> Result<PathBuf, PathError> {
 /// accepts the paths under the link's target.
 pub fn under_roots(resolved: &Path, given: &Path, roots: &[String]) -> bool {
     let patterns: Vec<glob::Pattern> = roots.iter().filter_map(|r| glob::Pattern::new(r.trim_end_matches('/')).ok()).collect();
-    let hit = |a: &Path| patterns.iter().any(|p| p.matches_path(a));
+    // `*` never crosses a `/`: a pattern names one folder, not a subtree
+    let opts = glob::MatchOptions { require_literal_separator: true, ..Default::default() };
+    let hit = |a: &Path| patterns.iter().any(|p| p.matches_path_with(a, opts));
     if resolved.ancestors().any(hit) {
         return true;
     }

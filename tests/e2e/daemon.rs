@@ -458,40 +458,36 @@ async fn row_started(cfg: &Config, s: &Scratch, attempts: i64) -> (i64, std::pat
     (id, path)
 }
 
-#[test]
-fn a_file_that_crashed_every_attempt_ends_attempts_exhausted_not_in_a_loop() {
-    let rt = runtime();
-    let s = Scratch::new();
-    let mut cfg = base(&s);
-    cfg.daemon.max_attempts = 3;
-    rt.block_on(async {
-        // started 3 times, each ended by a crash (the lease ran out and requeued it)
-        let (id, _) = row_started(&cfg, &s, 3).await;
+/// Start a daemon on one queued row; the row must end ERROR with `code`
+/// without ever running (no KOAID), and nothing may be admitted.
+fn ends_before_running(cfg: Config, s: &Scratch, attempts: i64, code: &str) {
+    runtime().block_on(async {
+        let (id, _) = row_started(&cfg, s, attempts).await;
         let (d, stop, task) = start(cfg).await;
         assert!(wait_until(60, || async { count(&d, Status::Error).await == 1 }).await);
         let row = d.db().get(id).await.unwrap().unwrap();
-        assert_eq!(row.status_code.as_deref(), Some("ATTEMPTS_EXHAUSTED"), "{row:?}");
-        assert!(row.koaid.is_none(), "it never ran again");
+        assert_eq!(row.status_code.as_deref(), Some(code), "{row:?}");
+        assert!(row.koaid.is_none(), "it never ran");
+        assert_eq!(d.admission_peak().0, 0, "nothing was admitted");
         stop.send(()).unwrap();
         task.await.unwrap().unwrap();
     });
 }
 
 #[test]
+fn a_file_that_crashed_every_attempt_ends_attempts_exhausted_not_in_a_loop() {
+    let s = Scratch::new();
+    let mut cfg = base(&s);
+    cfg.daemon.max_attempts = 3;
+    // started 3 times, each ended by a crash (the lease ran out and requeued it)
+    ends_before_running(cfg, &s, 3, "ATTEMPTS_EXHAUSTED");
+}
+
+#[test]
 fn a_job_over_the_memory_budget_is_refused_not_admitted() {
-    let rt = runtime();
     let s = Scratch::new();
     let mut cfg = base(&s);
     // every job's estimate has a 48 MiB base
     cfg.daemon.memory_budget_mib = 16;
-    rt.block_on(async {
-        let (id, _) = row_started(&cfg, &s, 0).await;
-        let (d, stop, task) = start(cfg).await;
-        assert!(wait_until(60, || async { count(&d, Status::Error).await == 1 }).await);
-        let row = d.db().get(id).await.unwrap().unwrap();
-        assert_eq!(row.status_code.as_deref(), Some("MEMORY_BUDGET_EXCEEDED"), "{row:?}");
-        assert_eq!(d.admission_peak().0, 0, "nothing was admitted");
-        stop.send(()).unwrap();
-        task.await.unwrap().unwrap();
-    });
+    ends_before_running(cfg, &s, 0, "MEMORY_BUDGET_EXCEEDED");
 }

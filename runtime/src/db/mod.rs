@@ -672,11 +672,6 @@ impl Selection {
     pub fn ofname_contains(text: &str) -> String {
         format!("%{}%", like_literal(text))
     }
-
-    /// An operator's own LIKE pattern (`%`, `_` are wildcards; `!` escapes).
-    pub fn ofname_pattern(pattern: &str) -> String {
-        pattern.to_string()
-    }
 }
 
 /// Filters of the CLI's re-run-by-query mode.
