@@ -19,7 +19,7 @@ use std::process::Command;
 const TARGET: &str = "wasm32-wasip2";
 /// Components embedded in the binary (test-only ones stay in the artifact dir).
 const EMBED: &[&str] = &[
-    "deimos", "esi", "guider", "hires", "kcwi", "kpf", "lris", "mosfire", "nirc2", "nires", "nirspec", "osiris",
+    "deimos", "esi", "guider", "hires", "kcwi", "kpf", "lris", "mosfire", "nirc2", "nires", "nirspec", "osiris", "scales",
     "thumbnail",
 ];
 

@@ -256,7 +256,8 @@ pub struct RunArgs {
 #[derive(Args, Debug)]
 pub struct SampleArgs {
     /// An instrument (`deimos`, `kcwi`, …), `<instrument>-small`, `lris-red`,
-    /// `nires-imag`, or `nires-gold` (synthesised from the gold outputs in --data).
+    /// `nires-imag`, `scales-ifs`, `scales-im`, `scales-qramp` (`scales` is the
+    /// IFS cube), or `nires-gold` (synthesised from the gold outputs in --data).
     pub kind: String,
     #[arg(long)]
     pub out: PathBuf,
@@ -528,6 +529,8 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
     let mut cfg = Config::default();
     cfg.archive.root = dir.join("archive");
     cfg.archive.keyword_tables = args.keyword_tables.clone();
+    // a fresh clone has no KOA keyword tables: metadata is off, and each job says so
+    cfg.archive.metadata = args.keyword_tables.is_some();
     cfg.database.url = format!("sqlite://{}", dir.join("koa-dep.db").display());
     cfg.services.fixture = Some(fixture);
     cfg.daemon.journal_dir = Some(dir.join("journal"));

@@ -240,8 +240,13 @@ pub struct Archive {
     /// Value written to DQA_VERS.
     pub dep_version: String,
     /// Folder with `KOA_<INSTR>_Keyword_Table.txt` (a checkout of
-    /// KeckObservatoryArchive/KeywordTables). None: metadata step warns.
+    /// KeckObservatoryArchive/KeywordTables). Required wherever products
+    /// are transferred; for local runs its absence is a warning.
     pub keyword_tables: Option<PathBuf>,
+    /// Metadata tables on (default). `false` skips them on purpose (the
+    /// demo on a clone without KOA's tables); products are then never
+    /// transferred (a job asking for it ends METADATA_SCHEMA_MISSING).
+    pub metadata: bool,
     /// MISC.ASSIGN_PROGNAME override.
     pub assign_progname: Option<String>,
     /// KOAID hundredths: false keeps the reference's archived behaviour.
@@ -305,6 +310,12 @@ pub struct ComponentLimits {
 pub struct Instrument {
     /// Telescope number (skips the getTelnr lookup).
     pub telescope: Option<u8>,
+    /// The instrument's DRP command (the reference's `<INSTR>.DRP`, OSIRIS):
+    /// split on blanks, the UT date (YYYY-MM-DD) appended, run by the
+    /// critical `run_drp` step before the products are published.
+    pub drp_command: Option<String>,
+    /// Its time bound in seconds (default 600): past it the command is killed.
+    pub drp_timeout_s: Option<f64>,
 }
 
 impl Default for Archive {
@@ -313,6 +324,7 @@ impl Default for Archive {
             root: PathBuf::from("koadata"),
             dep_version: env!("CARGO_PKG_VERSION").to_string(),
             keyword_tables: None,
+            metadata: true,
             assign_progname: None,
             corrected_hundredths: false,
             dev: false,
@@ -489,11 +501,11 @@ mod tests {
     fn the_reference_services_table() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
         let c = Config::load(Some(&dir.join("services.toml"))).unwrap();
-        assert_eq!(c.service.len(), 23);
+        assert_eq!(c.service.len(), 24, "the reference's 23 and SCALES");
         let mut names: Vec<&str> = c.service.iter().map(|s| s.name.as_str()).collect();
         names.sort();
         names.dedup();
-        assert_eq!(names.len(), 23, "unique service names");
+        assert_eq!(names.len(), 24, "unique service names");
         let by = |n: &str| c.service.iter().find(|s| s.name == n).unwrap();
         let esi = by("esi");
         assert_eq!((esi.trigger.as_str(), esi.required_value.as_deref()), ("WDISK", Some("false")));
@@ -506,6 +518,8 @@ mod tests {
         let unp = by("alad_nirc2_unp");
         assert_eq!((unp.ktl.as_str(), unp.trigger.as_str()), ("alad", "RAWFITSFILE"));
         assert_eq!(by("nsds").heartbeat_s, Some(602.0), "period + 2 s grace");
+        let scales = by("scales");
+        assert_eq!((scales.instrument.as_str(), scales.ktl.as_str(), scales.trigger.as_str()), ("SCALES", "scops", "LASTFILE"));
         assert!(c.service.iter().filter(|s| s.name != "koa").all(|s| s.transfer));
     }
 }

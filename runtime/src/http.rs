@@ -271,7 +271,11 @@ fn preview_path(root: &Path, process_dir: &str, koaid: &str) -> Option<PathBuf> 
         .ok()?
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "jpg") && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(koaid)))
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "jpg")
+                && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(koaid))
+                && crate::tables::belongs_to(koaid, p)
+        })
         .filter(|p| crate::paths::check_within(&root, p).is_ok())
         .collect();
     found.sort();

@@ -25,6 +25,11 @@ fn matches(re: &str, s: &str) -> bool {
     Regex::new(re).expect("regex").is_match(s)
 }
 
+/// KOAID suffixes that name a sibling of the plain KOAID (same base, other
+/// file): NIRC2's unprocessed `_unp`, SCALES's ramp-fit `_qramp`. A product
+/// name where a KOAID goes on with one of these belongs to the sibling.
+pub const KOAID_SUFFIXES: &[&str] = &["_unp", "_qramp"];
+
 /// A KOAID: `<PREFIX>.<YYYYMMDD>.<SSSSS>.<HH>` with an optional `_suffix`
 /// of letters and digits (NIRC2 `_unp`, SCALES `_qramp`).
 pub fn check_koaid(koaid: &str) -> Result<(), PathError> {

@@ -82,16 +82,19 @@ impl Destination {
 }
 
 /// Output of a finished command.
-struct Ran {
-    ok: bool,
-    status: String,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Ran {
+    pub ok: bool,
+    pub status: String,
+    pub stdout: String,
+    pub stderr: String,
 }
 
-/// Run a command with a wall-clock limit (killed when it passes).
-fn run(cmd: &mut Command, limit: Duration) -> std::io::Result<Ran> {
-    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+/// Run a command with a wall-clock limit. It runs in its own process
+/// group, so when the limit passes the whole group is killed (a shell
+/// script's children too, which would otherwise hold the output open).
+pub(crate) fn run(cmd: &mut Command, limit: Duration) -> std::io::Result<Ran> {
+    use std::os::unix::process::CommandExt;
+    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0).spawn()?;
     let mut out = child.stdout.take().expect("piped");
     let mut err = child.stderr.take().expect("piped");
     let o = std::thread::spawn(move || {
@@ -110,6 +113,8 @@ fn run(cmd: &mut Command, limit: Duration) -> std::io::Result<Ran> {
             break Some(s);
         }
         if Instant::now() >= deadline {
+            // SAFETY: kill(2) on the child's own process group
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
             let _ = child.kill();
             let _ = child.wait();
             break None;
@@ -119,7 +124,7 @@ fn run(cmd: &mut Command, limit: Duration) -> std::io::Result<Ran> {
     let (stdout, stderr) = (o.join().unwrap_or_default(), e.join().unwrap_or_default());
     Ok(match status {
         Some(s) => Ran { ok: s.success(), status: s.to_string(), stdout, stderr },
-        None => Ran { ok: false, status: format!("killed after {} s", limit.as_secs()), stdout, stderr },
+        None => Ran { ok: false, status: format!("killed after {} s", limit.as_secs_f64()), stdout, stderr },
     })
 }
 

@@ -6,3 +6,4 @@ mod gold;
 mod headers;
 mod pixels;
 mod previews;
+mod scales;

@@ -2,7 +2,8 @@
 //! KCWI sample frames are archived, then the same lev-0 files are rendered
 //! the reference's way (astropy + matplotlib, scikit-image for KCWI's
 //! histogram equalisation) by tests/faithfulness/preview_check.py, and the
-//! JPEGs compared: same size and orientation, Pearson ≥ 0.98, mean absolute
+//! JPEGs compared (and a SCALES cube's last-minus-first preview against
+//! SCALES's own renderer): same size and orientation, Pearson ≥ 0.98, mean absolute
 //! difference ≤ 4 grey levels. The NIRES gold JPEG is checked for size and
 //! orientation by rebuilding a frame from it and rendering that frame.
 //!
@@ -145,4 +146,32 @@ fn a_deimos_preview_rendered_in_strips_decodes_to_the_whole_render() {
     assert_eq!((&c["a"]["width"], &c["a"]["height"]), (&c["b"]["width"], &c["b"]["height"]), "{c}");
     assert!(c["a"]["width"].as_u64().unwrap() >= 4000 && c["a"]["height"].as_u64().unwrap() >= 4000, "{c}");
     assert_eq!(c["mad"].as_f64(), Some(0.0), "the strips decode to the very pixels of the whole render: {c}");
+}
+
+/// The sample cube's CDS image has negative pixels (no signal, read noise):
+/// computed in the native unsigned type they would wrap to ~65535 (S4) and
+/// the preview would be mostly white; the reference rendering here is
+/// computed in floating point.
+#[test]
+fn cube_preview_matches_a_reference_rendering_of_last_minus_first() {
+    let s = Scratch::new();
+    let rt = runtime();
+    let a = archiver(&rt, s.with_services());
+    let (name, f) = frame("SCALES-IFS", Size::Full, 21).unwrap();
+    let input = s.path(&format!("sdata/scales/{name}"));
+    f.write(&input).unwrap();
+    let r = archive(&rt, &a, "SCALES", &input, JobOptions::default());
+    assert_eq!(r.status, Status::Complete, "{:?}", r.diagnostics);
+    let koaid = r.koaid.unwrap();
+    let dir = s.path("archive/SCALES/20240315/lev0");
+    let ours = dir.join(format!("{koaid}.jpg"));
+    let theirs = s.path("scales-reference.jpg");
+    py(&["render", "--fits", &dir.join(format!("{koaid}.fits")).display().to_string(), "--mode", "scales", "--out", &theirs.display().to_string()]);
+    let c = compare(&ours, &theirs);
+    assert_eq!((&c["a"]["width"], &c["a"]["height"]), (&serde_json::json!(1024), &serde_json::json!(1024)), "2048² shrinks to 1024²: {c}");
+    assert_eq!((&c["a"]["width"], &c["a"]["height"]), (&c["b"]["width"], &c["b"]["height"]), "{c}");
+    let (p, mad, flipped) = (c["pearson"].as_f64().unwrap(), c["mad"].as_f64().unwrap(), c["pearson_flipped"].as_f64().unwrap());
+    assert!(p >= 0.98, "Pearson {p} < 0.98 ({c})");
+    assert!(mad <= 4.0, "mean absolute difference {mad} > 4 ({c})");
+    assert!(flipped < p - 0.1, "row 0 at the top decides the match ({c})");
 }

@@ -359,7 +359,7 @@ fn the_demo_archives_a_frame_of_every_instrument() {
     md5_tables.sort();
     let prefixes: Vec<&str> = md5_tables.iter().map(|n| &n[..2]).collect();
     // every instrument at level 0, and DEIMOS's real-time mosaic at level 1
-    assert_eq!(prefixes, ["DE", "DE", "ES", "GR", "HI", "KB", "KP", "LB", "MF", "N2", "NR", "NS", "OI"], "{md5_tables:?}");
+    assert_eq!(prefixes, ["DE", "DE", "ES", "GR", "HI", "KB", "KP", "LB", "MF", "N2", "NR", "NS", "OI", "SS"], "{md5_tables:?}");
     let lev1 = glob_md5(&dir.join("archive")).into_iter().filter(|p| p.to_string_lossy().contains("/lev1/")).count();
     assert_eq!(lev1, 1, "the DEIMOS level-1 row ran");
     assert!(dir.join("koa-dep.db").is_file());

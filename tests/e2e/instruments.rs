@@ -22,6 +22,7 @@ fn expected_prefix(instrument: &str) -> &'static str {
         "NIRES" => "NR",
         "NIRSPEC" => "NS",
         "OSIRIS" => "OI",
+        "SCALES" => "SS",
         _ => unreachable!(),
     }
 }
@@ -32,7 +33,7 @@ fn a_frame_of_every_instrument_is_archived() {
     let rt = runtime();
     let a = archiver(&rt, s.with_services());
     let built: Vec<&str> = koa_dep::sandbox::registry::builtin_components().iter().map(|(n, _)| *n).collect();
-    for required in ["deimos", "esi", "guider", "hires", "kcwi", "kpf", "lris", "mosfire", "nirc2", "nires", "nirspec", "osiris"] {
+    for required in ["deimos", "esi", "guider", "hires", "kcwi", "kpf", "lris", "mosfire", "nirc2", "nires", "nirspec", "osiris", "scales"] {
         assert!(built.contains(&required), "component {required} is not built in");
     }
     let mut all: Vec<&str> = INSTRUMENTS.iter().copied().filter(|i| built.contains(&i.to_lowercase().as_str())).collect();
@@ -116,4 +117,58 @@ fn failed_previews_are_warnings_and_the_file_is_archived() {
     let jpg = r.diagnostics.iter().find(|d| d.code == "MAKE_JPG_ERROR").unwrap_or_else(|| panic!("{:?}", r.diagnostics));
     assert!(jpg.message.contains("COMPONENT_OOM"), "{}", jpg.message);
     assert!(r.products.iter().any(|p| p.to_string_lossy().ends_with(".md5sum.table")));
+}
+
+/// OSIRIS's critical run_drp step (issue 16 §12): the configured command
+/// runs with the UT date appended, before anything is published; a failing
+/// or overrunning command ends the job ERROR RUN_DRP_ERROR with nothing
+/// published, its output in the job log.
+#[test]
+fn osiris_runs_its_drp_command_bounded() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Scratch::new();
+    let rt = runtime();
+    let calls = s.path("drp-calls.txt");
+    let script = |name: &str, body: &str| {
+        let p = s.path(name);
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    };
+    let ok = script("drp-ok.sh", &format!("echo \"$@\" >> {}; echo reduced", calls.display()));
+    let fails = script("drp-fails.sh", "echo broken >&2; exit 3");
+    let hangs = script("drp-hangs.sh", "sleep 30");
+    for (n, (cmd, timeout, outcome)) in
+        [(format!("{} --night", ok.display()), 60.0, None), (fails.display().to_string(), 60.0, Some("exit status: 3")), (hangs.display().to_string(), 0.5, Some("killed"))]
+            .into_iter()
+            .enumerate()
+    {
+        let mut cfg = s.with_services();
+        cfg.archive.root = s.path(&format!("archive-{n}"));
+        cfg.database.url = format!("sqlite://{}", s.path(&format!("drp-{n}.db")).display());
+        let ic = cfg.instruments.entry("OSIRIS".into()).or_default();
+        ic.drp_command = Some(cmd.clone());
+        ic.drp_timeout_s = Some(timeout);
+        let a = archiver(&rt, cfg);
+        let (name, f) = frame("OSIRIS", Size::Small, 80 + n as u32).unwrap();
+        let p = s.path(&format!("sdata/osiris{n}/{name}"));
+        f.write(&p).unwrap();
+        let t = std::time::Instant::now();
+        let r = archive(&rt, &a, "OSIRIS", &p, JobOptions::default());
+        let lev0 = s.path(&format!("archive-{n}/OSIRIS/20240315/lev0"));
+        match outcome {
+            None => {
+                assert_eq!(r.status, Status::Complete, "{:?}", r.diagnostics);
+                assert_eq!(std::fs::read_to_string(&calls).unwrap(), "--night 2024-03-15\n");
+                let log = std::fs::read_to_string(lev0.join(format!("{}.log", r.koaid.clone().unwrap()))).unwrap();
+                assert!(log.contains("reduced"), "the command's output is logged: {log}");
+            }
+            Some(why) => {
+                assert_eq!((r.status, r.status_code.as_deref()), (Status::Error, Some("RUN_DRP_ERROR")), "{cmd}: {:?}", r.message);
+                assert!(r.message.as_deref().unwrap_or("").contains(why), "{:?}", r.message);
+                assert!(!lev0.join(format!("{}.md5sum.table", r.koaid.clone().unwrap())).exists(), "nothing published");
+                assert!(t.elapsed() < std::time::Duration::from_secs(20), "bounded: {:?}", t.elapsed());
+            }
+        }
+    }
 }

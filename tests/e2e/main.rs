@@ -7,6 +7,7 @@ mod reports;
 mod daemon;
 mod instruments;
 mod sandbox;
+mod scales;
 mod services;
 mod status;
 mod transfer;

@@ -172,6 +172,17 @@ fn rejected_paths_and_mismatched_names_are_invalid() {
     let r = archive(&rt, &a, "NIRES", &renamed, JobOptions::default());
     assert_eq!((r.status, r.status_code.as_deref()), (Status::Invalid, Some("MISMATCHED_FILENAME")));
     assert!(r.message.unwrap().contains("v240315_0018.fits != renamed.fits"));
+    // no original file name at all: INVALID BAD_OFNAME (the set_ofName
+    // step no longer stops the job first) and the file kept under stage/udf
+    let (name, mut f) = nires("imag", "object", "C272", &Obs::new("2024-03-15", "08:21:16.52", 19), 3);
+    f.hdus[0].cards.retain(|c| c.key != "DATAFILE");
+    let n = s.path(&format!("sdata1500/nires9/y/{name}"));
+    f.write(&n).unwrap();
+    let r = archive(&rt, &a, "NIRES", &n, JobOptions::default());
+    assert_eq!((r.status, r.status_code.as_deref()), (Status::Invalid, Some("BAD_OFNAME")), "{:?}", r.diagnostics);
+    // (under the frame's UT date: identification found it)
+    let kept = s.cfg.archive.root.join("NIRES/stage/udf/20240315").join(n.display().to_string().trim_start_matches('/'));
+    assert!(std::fs::read(&kept).ok() == std::fs::read(&n).ok(), "udf copy at {}: {:?}", kept.display(), r.message);
 }
 
 /// Damage a good frame in the ways real files are damaged.
@@ -303,13 +314,27 @@ fn files_glob_lists_unless_confirmed() {
 fn no_keyword_tables_is_a_warning_and_service_failures_are_warnings() {
     let s = Scratch::new();
     let rt = runtime();
-    // no services at all, no keyword tables
+    // no services at all, no keyword tables: without the telescope number
+    // the run stops with a transient code (the daemon retries it)
     let a = archiver(&rt, s.cfg.clone());
     let p = frame_at(&s, "sdata1500/nires9/20240315", &Obs::new("2024-03-15", "08:21:14.52", 17), 1);
     let r = archive(&rt, &a, "NIRES", &p, JobOptions::default());
+    assert_eq!((r.status, r.status_code.as_deref()), (Status::Error, Some("TELNR_API_ERROR")), "{:?}", r.diagnostics);
+    assert!(koa_dep::daemon::TRANSIENT.contains(&"TELNR_API_ERROR"));
+    let published = |e: &std::fs::DirEntry| {
+        let n = e.file_name().to_string_lossy().to_string();
+        n.ends_with(".fits") || n.ends_with(".md5sum.table") || n.ends_with(".jpg")
+    };
+    assert!(!lev0(&s).is_dir() || !std::fs::read_dir(lev0(&s)).unwrap().flatten().any(|e| published(&e)), "nothing published");
+    // with the telescope configured, the other services' failures are warnings
+    let mut cfg = s.cfg.clone();
+    cfg.instruments.entry("NIRES".into()).or_default().telescope = Some(2);
+    let a = archiver(&rt, cfg);
+    let p = frame_at(&s, "sdata1500/nires9/20240315", &Obs::new("2024-03-15", "08:22:14.52", 18), 2);
+    let r = archive(&rt, &a, "NIRES", &p, JobOptions::default());
     assert_eq!(r.status, Status::Complete, "{:?}", r.diagnostics);
     let c = codes(&r);
-    for code in ["METADATA_SCHEMA_MISSING", "PROP_API_ERROR", "PROPINT_ERROR", "TELNR_API_ERROR"] {
+    for code in ["METADATA_SCHEMA_MISSING", "PROP_API_ERROR", "PROPINT_ERROR"] {
         assert!(c.contains(&code.to_string()), "{code} missing from {c:?}");
     }
     assert!(r.diagnostics.iter().all(|d| d.severity == koa_dep::pipeline::Severity::Warn));
@@ -383,4 +408,49 @@ fn rows_by_id_and_by_query_and_dry_runs() {
     // a time window that excludes everything
     let none = rt.block_on(a.db.select(&koa_dep::db::Selection { level: 0, instrument: Some("NIRES".into()), end: Some("2024-03-14 23:59:59".into()), ..Default::default() })).unwrap();
     assert!(none.is_empty());
+}
+
+/// Reference defect #25: a failed lev-0 write deleted the target even when
+/// it pre-existed (the archived file of an earlier run). Only the write's
+/// own temporary file goes; the archived products stay.
+#[test]
+fn a_failed_write_leaves_the_archived_file_alone() {
+    let s = Scratch::new();
+    let rt = runtime();
+    let a = archiver(&rt, s.with_services());
+    let p = frame_at(&s, "sdata1500/nires9/20240315", &Obs::new("2024-03-15", "08:21:14.52", 17), 1);
+    let r = archive(&rt, &a, "NIRES", &p, JobOptions::default());
+    assert_eq!(r.status, Status::Complete, "{:?}", r.diagnostics);
+    let koaid = r.koaid.unwrap();
+    let fits = lev0(&s).join(format!("{koaid}.fits"));
+    let before = std::fs::read(&fits).unwrap();
+    // the writer's temporary name is taken by a folder: the write fails
+    let tmp = lev0(&s).join(format!(".{koaid}.fits.{}.tmp", std::process::id()));
+    std::fs::create_dir(&tmp).unwrap();
+    let r = archive(&rt, &a, "NIRES", &p, JobOptions { reprocess: true, ..Default::default() });
+    assert_eq!((r.status, r.status_code.as_deref()), (Status::Error, Some("WRITE_FITS_ERROR")), "{:?}", r.message);
+    assert_eq!(std::fs::read(&fits).unwrap(), before, "the archived file survives");
+    assert!(lev0(&s).join(format!("{koaid}.md5sum.table")).is_file(), "and its product set");
+}
+
+/// `archive.corrected_hundredths` is off by default: KOAIDs keep the
+/// reference's hundredths (the first two digits of the un-padded
+/// microseconds: .07 s → 70), which archived KOAIDs depend on.
+#[test]
+fn koaid_hundredths_follow_the_reference_by_default() {
+    let s = Scratch::new();
+    let rt = runtime();
+    assert!(!koa_dep::config::Config::default().archive.corrected_hundredths);
+    for (corrected, want) in [(false, "NR.20240315.30074.70"), (true, "NR.20240315.30074.07")] {
+        let mut cfg = s.with_services();
+        cfg.archive.corrected_hundredths = corrected;
+        cfg.archive.root = s.path(&format!("archive-{corrected}"));
+        cfg.database.url = format!("sqlite://{}", s.path(&format!("h-{corrected}.db")).display());
+        let a = archiver(&rt, cfg);
+        let (name, f) = nires("spec", "object", "C272", &Obs::new("2024-03-15", "08:21:14.07", 17), 1);
+        let p = s.path(&format!("sdata1500/nires9/h{corrected}/{name}"));
+        f.write(&p).unwrap();
+        let r = archive(&rt, &a, "NIRES", &p, JobOptions::default());
+        assert_eq!(r.koaid.as_deref(), Some(want), "corrected_hundredths = {corrected}: {:?}", r.diagnostics);
+    }
 }

@@ -121,3 +121,29 @@ fn pi_notification_rows_follow_the_nights_of_a_program() {
     assert_eq!((rows[0].utdate_beg, rows[0].utdate_end, rows[0].send_data, rows[0].data_notified), (today - chrono::Duration::days(1), today, 1, 0));
     assert!(koa_dep::report::koapi_text(&rows).contains(&semid));
 }
+
+/// Reference defect #44: the error report filtered on a misspelt status
+/// (`TRANFERRED`), so transferred rows with a warning code were never shown;
+/// a test with only COMPLETE and ERROR rows cannot see that. A TRANSFERRED
+/// row with a code is outstanding, one without a code is not.
+#[test]
+fn transferred_rows_with_a_code_are_outstanding() {
+    let s = Scratch::new();
+    let rt = runtime();
+    let a = archiver(&rt, s.with_services());
+    let mut ids = Vec::new();
+    for n in 1..=2u32 {
+        let (name, frame) = nires("spec", "object", "C272", &Obs::new("2024-03-15", &format!("08:2{n}:14.52"), n), n as u64);
+        let p = s.path(&format!("sdata1500/nires9/2024mar15/{name}"));
+        frame.write(&p).unwrap();
+        let r = archive(&rt, &a, "NIRES", &p, JobOptions::default());
+        assert_eq!(r.status, Status::Complete, "{:?}", r.diagnostics);
+        ids.push(r.id);
+    }
+    let transferred = |code: Option<&str>| Outcome { status: Some(Status::Transferred), status_code: code.map(String::from), ..Default::default() };
+    rt.block_on(a.db.finish(ids[0], &transferred(Some("MD_TRUNCATE")))).unwrap();
+    rt.block_on(a.db.finish(ids[1], &transferred(None))).unwrap();
+    let report = rt.block_on(koa_dep::report::errors(&a.db, false, None)).unwrap();
+    let seen: Vec<(&str, Option<&str>, i64)> = report.groups.iter().map(|g| (g.status.as_str(), g.status_code.as_deref(), g.count)).collect();
+    assert_eq!(seen, [("TRANSFERRED", Some("MD_TRUNCATE"), 1)]);
+}

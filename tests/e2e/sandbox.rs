@@ -53,6 +53,7 @@ fn misbehaving_components_alone() {
     let mut cfg = s.cfg.clone();
     cfg.components.files.insert("misbehave".into(), misbehave_wasm());
     cfg.components.limits.insert("misbehave".into(), ComponentLimits { memory_mib: 64, deadline_s: 1.0 });
+    cfg.instruments.entry("NIRES".into()).or_default().telescope = Some(2);
     let rt = runtime();
     let a = archiver(&rt, cfg);
     // a frame for the misbehaving "instrument"
@@ -132,7 +133,7 @@ fn components_have_no_clock_no_files_and_report_their_wit_version() {
     let sb = koa_dep::app::sandbox(&cfg).unwrap();
     let info = sb.registry().info();
     let nires = info.iter().find(|i| i.name == "nires").expect("nires registered");
-    assert_eq!(nires.wit, "koa:dep@0.3.0");
+    assert_eq!(nires.wit, "koa:dep@0.4.0");
     assert_eq!(nires.sha256.len(), 64);
     assert_eq!(nires.memory_mib, 256);
     assert!(info.iter().any(|i| i.name == "thumbnail"));

@@ -125,8 +125,10 @@ fn a_silent_scheduled_instrument_is_reported_and_clears_with_a_file() {
     let rt = runtime();
     let s = Scratch::new();
     let (mut cfg, incoming) = watched(&s, &["NIRES"]);
-    // no schedule service: an unknown schedule counts as scheduled
+    // no schedule service: an unknown schedule counts as scheduled (the
+    // telescope is configured, so the run needs no service)
     cfg.services.fixture = None;
+    cfg.instruments.entry("NIRES".into()).or_default().telescope = Some(2);
     cfg.service[0].silent_minutes = Some(0.02);
     cfg.daemon.check_s = 0.2;
     let dir = incoming.join("nires");

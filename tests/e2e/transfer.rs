@@ -73,6 +73,7 @@ fn setup() -> (Setup, koa_dep::config::Config) {
     let ingest = Ingest::default();
     let api = ingest.serve(&rt);
     let mut cfg = s.with_services();
+    cfg.archive.keyword_tables = Some(repo_keyword_tables());
     let dest = s.path("ipac");
     cfg.transfer.destination = Some(dest.display().to_string());
     cfg.transfer.ingest_api = Some(api);
@@ -248,13 +249,60 @@ fn ingest_answers_retries_and_refusals() {
     let r = run(&a, &t.rt, &frame(&t.s, 27), JobOptions::default());
     assert_eq!((r.status, r.status_code.as_deref()), (Status::Error, Some("IPAC_API_UNDEFINED")), "{:?}", r.message);
     // asked for a transfer without a destination: archived here, with a warning
-    let mut none = t.s.cfg.clone();
+    let mut none = t.s.with_services();
+    none.archive.keyword_tables = Some(repo_keyword_tables());
     none.archive.root = t.s.path("archive3");
     none.database.url = format!("sqlite://{}", t.s.path("koa3.db").display());
     let a = archiver(&t.rt, none);
     let r = run(&a, &t.rt, &frame(&t.s, 28), JobOptions::default());
     assert_eq!(r.status, Status::Complete);
     assert!(codes(&r).contains(&"TRANSFER_NOT_CONFIGURED".to_string()), "{:?}", codes(&r));
+}
+
+/// Files below a folder.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(dir).into_iter().flatten().filter(|e| e.file_type().is_file()).map(|e| e.into_path()).collect()
+}
+
+/// Products never leave without a metadata table (issue 16 §2): a job that
+/// would transfer without a readable keyword table ends ERROR
+/// METADATA_SCHEMA_MISSING with nothing shipped; metadata turned off on
+/// purpose is said once, plainly; a daemon whose services transfer refuses
+/// to start without the tables.
+#[test]
+fn no_metadata_table_means_nothing_is_shipped() {
+    let (t, cfg) = setup();
+    for (n, (tables, metadata)) in [(Some(t.s.path("no-tables-here")), true), (None, true), (Some(repo_keyword_tables()), false)].into_iter().enumerate() {
+        let mut c = cfg.clone();
+        c.archive.keyword_tables = tables;
+        c.archive.metadata = metadata;
+        c.archive.root = t.s.path(&format!("archive-m{n}"));
+        c.database.url = format!("sqlite://{}", t.s.path(&format!("m{n}.db")).display());
+        let a = archiver(&t.rt, c.clone());
+        let r = run(&a, &t.rt, &frame(&t.s, 40 + n as u32), JobOptions::default());
+        assert_eq!((r.status, r.status_code.as_deref()), (Status::Error, Some("METADATA_SCHEMA_MISSING")), "case {n}: {:?}", r.message);
+        assert!(!t.dest.exists() || walk(&t.dest).is_empty(), "case {n}: nothing shipped");
+        assert!(t.ingest.queries().is_empty(), "case {n}: no ingest call");
+        // a local run is archived: a warning, or (metadata off) one plain log line
+        let r = archive(&t.rt, &a, "NIRES", &frame(&t.s, 50 + n as u32), JobOptions { transfer: Some(false), ..Default::default() });
+        assert_eq!(r.status, Status::Complete, "case {n}: {:?}", r.diagnostics);
+        let log = std::fs::read_to_string(c.archive.root.join(format!("NIRES/20240315/lev0/{}.log", r.koaid.clone().unwrap()))).unwrap();
+        if metadata {
+            assert!(codes(&r).contains(&"METADATA_SCHEMA_MISSING".to_string()), "case {n}: {:?}", codes(&r));
+        } else {
+            assert!(!codes(&r).iter().any(|c| c.starts_with("METADATA")), "case {n}: {:?}", codes(&r));
+            assert_eq!(log.matches("metadata tables are off").count(), 1, "said once: {log}");
+        }
+        // the daemon: a transferring service without tables refuses to start
+        let mut d = c.clone();
+        d.daemon.journal_dir = Some(t.s.path(&format!("journal-m{n}")));
+        d.service = koa_dep::samples::demo::watch_services(&t.s.path("incoming"), ["NIRES"]);
+        d.service[0].transfer = true;
+        let err = t.rt.block_on(koa_dep::daemon::Daemon::new(d.clone())).err().expect("refused");
+        assert!(err.to_string().contains("keyword table"), "{err}");
+        d.service[0].transfer = false;
+        assert!(t.rt.block_on(koa_dep::daemon::Daemon::new(d)).is_ok(), "no transfer: starts");
+    }
 }
 
 fn which(prog: &str) -> String {
@@ -432,4 +480,39 @@ fn deimos_level_0_queues_the_real_time_mosaic_at_level_1() {
     let bytes = std::fs::read(&jpg).expect("level-1 JPEG at the archive");
     assert_eq!(&bytes[..3], &[0xFF, 0xD8, 0xFF]);
     assert!(t.ingest.queries().contains(&format!("instrument=DEIMOS&ingesttype=lev1&koaid={koaid}")), "{:?}", t.ingest.queries());
+}
+
+/// One exposure never holds two KOAIDs (issue 16 §1): a row that failed
+/// after it took its KOAID (here: a transfer refused for want of a
+/// metadata table) gives it up to a new row with the same content; a
+/// different file still gets the next free hundredth.
+#[test]
+fn the_same_file_run_again_takes_over_the_failed_rows_koaid() {
+    let (t, cfg) = setup();
+    let mut bare = cfg.clone();
+    bare.archive.keyword_tables = None;
+    let a = archiver(&t.rt, bare);
+    let p = frame(&t.s, 60);
+    let r1 = run(&a, &t.rt, &p, JobOptions::default());
+    assert_eq!((r1.status, r1.status_code.as_deref()), (Status::Error, Some("METADATA_SCHEMA_MISSING")));
+    let koaid = r1.koaid.clone().unwrap();
+    // the same file again, as a new row (no --reprocess), with the tables
+    let a = archiver(&t.rt, cfg);
+    let r2 = run(&a, &t.rt, &p, JobOptions::default());
+    assert_eq!(r2.status, Status::Transferred, "{:?}", r2.diagnostics);
+    assert_ne!(r2.id, r1.id);
+    assert_eq!(r2.koaid.as_deref(), Some(koaid.as_str()), "the same KOAID, not +0.01 s");
+    assert!(!codes(&r2).contains(&"DUPLICATE_KOAID".to_string()), "{:?}", codes(&r2));
+    let old = t.rt.block_on(a.db.get(r1.id)).unwrap().unwrap();
+    assert_eq!(old.koaid, None, "the failed row gave its KOAID up");
+    assert!(old.status_message.as_deref().unwrap_or("").contains(&format!("taken over by job {}", r2.id)), "{:?}", old.status_message);
+    // a different file at the same time still moves on to the next hundredth
+    let (name, mut f) = nires("spec", "object", "C272", &Obs::new("2024-03-15", "08:21:14.52", 60), 61);
+    f.hdus[0].cards.push(koa_dep::samples::text("XTRA", "different content"));
+    let q = t.s.path(&format!("sdata1500/nires9/other/{name}"));
+    f.write(&q).unwrap();
+    let r3 = run(&a, &t.rt, &q, JobOptions::default());
+    assert_eq!(r3.status, Status::Transferred, "{:?}", r3.diagnostics);
+    assert_ne!(r3.koaid.as_deref(), Some(koaid.as_str()));
+    assert!(codes(&r3).contains(&"DUPLICATE_KOAID".to_string()), "{:?}", codes(&r3));
 }

@@ -5,14 +5,17 @@ scikit-image for histogram equalisation) and compare JPEGs.
 Used by the conformance suite (tests/conformance/previews.rs); needs numpy,
 astropy, matplotlib, scikit-image and Pillow (`.ci/run` installs them).
 
-  preview_check.py render  --fits F --mode asinh|histeq --out REF.jpg
+  preview_check.py render  --fits F --mode asinh|histeq|scales --out REF.jpg
   preview_check.py compare A.jpg B.jpg            -> JSON on stdout
   preview_check.py from-jpeg --jpeg J --header-from F --out RAW.fits
 
 `render` follows the reference's base `create_jpg_from_fits` (zscale limits,
 asinh stretch, one output pixel per data pixel, origin lower, grey map,
 quality 92) and KCWI's (skimage `equalize_hist`, then matplotlib's linear
-normalisation). `from-jpeg` turns a JPEG back into a frame whose pixel rows
+normalisation), and SCALES's own renderer (`scales`: a cube's last read
+minus its first — in floating point, the fix of defect S4 —, zscale limits,
+square-root stretch to 0..255, row 0 at the top, Pillow's thumbnail to fit
+1024 × 1024, quality 85). `from-jpeg` turns a JPEG back into a frame whose pixel rows
 are what matplotlib would draw at those places (row 0 = the JPEG's bottom row).
 """
 
@@ -23,7 +26,36 @@ import sys
 import numpy as np
 
 
+def render_scales(fits_path, out):
+    from astropy.io import fits
+    from astropy.visualization import ZScaleInterval
+    from PIL import Image
+
+    with fits.open(fits_path, ignore_missing_end=True) as hdul:
+        data = hdul[0].data
+        if data.ndim == 3:
+            image = data[-1].astype(np.float64) - data[0].astype(np.float64)
+        elif data.ndim == 2:
+            image = data.astype(np.float64)
+        else:
+            raise SystemExit(f"cannot render {data.ndim}-D data")
+    image = np.nan_to_num(image, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+    vmin, vmax = ZScaleInterval().get_limits(image)
+    if not (np.isfinite(vmin) and np.isfinite(vmax)) or vmax <= vmin:
+        vmin, vmax = float(image.min()), float(image.max())
+    if vmax > vmin:
+        y = np.sqrt(np.clip((image - vmin) / (vmax - vmin), 0.0, 1.0))
+        grey = (255.0 * y).astype(np.uint8)
+    else:
+        grey = np.zeros(image.shape, dtype=np.uint8)
+    im = Image.fromarray(grey, mode="L")
+    im.thumbnail((1024, 1024))
+    im.save(out, quality=85)
+
+
 def render(fits_path, mode, out):
+    if mode == "scales":
+        return render_scales(fits_path, out)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -89,7 +121,7 @@ def main():
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("render")
     r.add_argument("--fits", required=True)
-    r.add_argument("--mode", required=True, choices=["asinh", "histeq"])
+    r.add_argument("--mode", required=True, choices=["asinh", "histeq", "scales"])
     r.add_argument("--out", required=True)
     c = sub.add_parser("compare")
     c.add_argument("a")

@@ -2,8 +2,8 @@
 //! camera, filter, observing mode from the prism/filter stages, wavelengths,
 //! slit dimensions, scales, resolution and the hole-mask/lamp/hatch KOAIMTYP tree.
 //!
-//! Deliberate difference: an OBSMODE that cannot be derived is left unset
-//! (the reference wrote an empty string and reported the step as failed).
+//! As the reference: a header OBSMODE is kept untouched; one that cannot be
+//! derived is written as `''` and the (non-critical) step fails.
 
 use koa_sdk::common;
 use koa_sdk::job::{Fail, Job, Step, StepResult, crit, opt};
@@ -83,29 +83,27 @@ fn set_filter(job: &mut Job) -> StepResult {
     Ok(true)
 }
 
-/// OBSMODE from the imaging filter / long-slit filter / prism positions.
-pub fn obsmode(hdr: &Header) -> Option<String> {
-    if let Some(m) = hdr.text("OBSMODE").filter(|m| !m.trim().is_empty()) {
-        return Some(m);
-    }
+/// OBSMODE from the imaging filter / long-slit filter / prism positions;
+/// `""` when they name no mode.
+pub fn obsmode(hdr: &Header) -> &'static str {
     let s = (hdr.lower("IMFLTNAM"), hdr.lower("LDFLTNAM"), hdr.lower("PRISMNAM"));
-    Some(match (s.0.as_str(), s.1.as_str(), s.2.as_str()) {
+    match (s.0.as_str(), s.1.as_str(), s.2.as_str()) {
         ("out", "in", "in") => "low",
         ("out", "out", "in") => "high",
         ("in", "out", "out") => "image",
-        _ => return None,
+        _ => "",
     }
-    .to_string())
 }
 
+/// `get_obsmode(update)`: a header OBSMODE is kept untouched; else the
+/// derived mode is written — `''` when there is none, and the step fails.
 fn get_obsmode(job: &mut Job) -> StepResult {
-    match obsmode(&job.hdr) {
-        Some(m) => {
-            job.hdr.set("OBSMODE", m, "KOA: Observation mode");
-            Ok(true)
-        }
-        None => Ok(false),
+    if job.hdr.text("OBSMODE").is_some_and(|m| !m.trim().is_empty()) {
+        return Ok(true);
     }
+    let m = obsmode(&job.hdr);
+    job.hdr.set("OBSMODE", m, "KOA: Observation mode");
+    Ok(!m.is_empty())
 }
 
 fn mode(job: &Job) -> String {

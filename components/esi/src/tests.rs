@@ -106,9 +106,15 @@ fn modes_wavelengths_and_slits() {
     assert_eq!(slit_dims("low", "multiholes"), (Some(0.5), Some(480.0)));
     assert_eq!(slit_dims("low", "slit_1.0"), (Some(1.0), Some(480.0)));
     assert_eq!(slit_dims("low", "nothing"), (None, Some(480.0)));
-    // no derivable mode: a non-critical failure, nothing written
+    // no derivable mode: '' written, as the reference does, and a non-critical failure
     let e = run(with(header(), "PRISMNAM", "moving"));
     assert!(!e.steps.iter().find(|s| s.name == "get_obsmode").unwrap().ok);
+    assert_eq!(v(&e, "OBSMODE"), Some(Value::Text("".into())));
+    assert_eq!(v(&e, "WAVECNTR"), Some(Value::Text("null".into())));
+    // a header OBSMODE is kept untouched (no edit, even where the stages say otherwise)
+    let e = run(with(header(), "OBSMODE", "low"));
+    assert!(e.steps.iter().find(|s| s.name == "get_obsmode").unwrap().ok);
     assert_eq!(v(&e, "OBSMODE"), None);
+    assert_eq!(v(&e, "SLITLEN"), Some(Value::Float(480.0)), "low: 8 arcminutes");
     assert_eq!(Esi::KEYSKIPS, ["PMFM", "RECNO", "CHECKSUM", "DATASUM"]);
 }

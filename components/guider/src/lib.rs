@@ -6,9 +6,13 @@
 //! it exists (`prefer_sibling`), else the base renderer.
 //!
 //! Reference defects fixed: #12 (an unknown TELESCOP is a clean
-//! TELNR_VALUE_ERROR instead of a crash), #38 (KOAIMTYP is the value
-//! computed — TTIME 0 → bias, else object — and set_frameno's guard is real;
+//! TELNR_VALUE_ERROR instead of a crash), #38 (set_frameno's guard is real;
 //! a schedule answer that is not a list of entries is "no program").
+//! Kept on purpose from #38: KOAIMTYP is the reference's effective rule,
+//! TTIME 0 → bias, else object. The type it computes and discards
+//! (`get_koaimtyp`, KCWI's CAMERA `fpc` / XPOSURE 0 / IMTYPE rule) reads
+//! keywords guider headers do not carry and would make their frames
+//! `undefined`.
 
 use koa_sdk::common;
 use koa_sdk::job::{Fail, Job, Step, StepResult, crit, opt};
@@ -40,14 +44,14 @@ fn set_ofname(job: &mut Job) -> StepResult {
     }
     let base = job.ctx.ofname.rsplit('/').next().unwrap_or("").to_string();
     if base.is_empty() {
-        job.warn("SET_OFNAME_ERROR", "no original file name");
-        return Ok(false);
+        return common::no_ofname(job, "SET_OFNAME_ERROR", "no original file name");
     }
     job.hdr.set("OFNAME", base, "KOA: Original file name");
     Ok(true)
 }
 
-/// KOAIMTYP: TTIME 0 → bias, else object.
+/// KOAIMTYP: TTIME 0 → bias, else object (CAMERA, XPOSURE and IMTYPE are
+/// not read — see the module note on #38).
 pub fn koaimtyp(hdr: &Header) -> &'static str {
     if hdr.f64("TTIME") == Some(0.0) { "bias" } else { "object" }
 }

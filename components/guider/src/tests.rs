@@ -80,8 +80,13 @@ fn telescope_frame_type_and_names() {
     assert_eq!(v(&e, "FILTER"), Some(Value::Text("V".into())));
     assert_eq!(v(&e, "TARGRADV"), Some(Value::Text("".into())));
     assert_eq!(v(&e, "PROGID"), Some(Value::Text("U123".into())), "from the LRIS schedule");
-    // defect #38: the computed type is kept (TTIME 0 → bias)
+    // #38 kept on purpose: the TTIME rule, not the discarded get_koaimtyp
+    // (CAMERA fpc → fpc, XPOSURE 0 → bias, else IMTYPE)
     assert_eq!(v(&run(with(header(), "TTIME", 0.0), sched.clone()), "KOAIMTYP"), Some(Value::Text("bias".into())));
+    let kcwi_like = with(with(with(header(), "CAMERA", "fpc"), "XPOSURE", 0.0), "IMTYPE", "flatlamp");
+    assert_eq!(v(&run(kcwi_like.clone(), sched.clone()), "KOAIMTYP"), Some(Value::Text("object".into())));
+    assert_eq!(v(&run(with(kcwi_like, "TTIME", 0.0), sched.clone()), "KOAIMTYP"), Some(Value::Text("bias".into())));
+    assert_eq!(v(&run(with(header(), "IMTYPE", "dark"), sched.clone()), "KOAIMTYP"), Some(Value::Text("object".into())));
     // defect #12: an unknown telescope is a clean error of the critical step
     let e = run(with(header(), "TELESCOP", "Subaru"), sched);
     assert!(stopped(&e));

@@ -8,9 +8,14 @@
 //! set_propint); #34 (BINNING spaces are removed instead of raising;
 //! instrument status compares numbers, checks the XCOV cover too and drops
 //! the impossible TEMPDET test; sub-exposures are reported — SUBEXP True —
-//! instead of raising; the wavelength search is bounded and compares orders,
-//! not floats, so it always ends; an out-of-range end is `null`, the others
-//! are still written).
+//! instead of raising; the wavelength search compares orders, not floats,
+//! and ends on a shift of exactly 120; an out-of-range end is `null`, the
+//! others are still written).
+//!
+//! As the reference: the wavelength arithmetic and its order-search bound
+//! (99 steps, 100 when the last went down); a blank XDISPERS is RED
+//! (astropy reads it as `''`, not usable); SIG2NOIS medians are NumPy's (a
+//! NaN pixel in the band makes SIG2NOIS null).
 
 use koa_sdk::common;
 use koa_sdk::job::{Fail, Job, Step, StepResult, crit, opt};
@@ -118,49 +123,60 @@ fn binning(h: &Header) -> (f64, f64) {
     (bx as f64, by as f64)
 }
 
-/// Echelle wavelength at one cross-disperser position (intended algorithm of
-/// the reference, bounded): (C, B, R) in Å snapped to tens, `None` out of range.
+/// Echelle wavelengths at one cross-disperser position, with the
+/// reference's arithmetic: (C, B, R) in Å snapped to tens, `None` out of
+/// range; `None` overall for a cross disperser other than RED or UV.
 pub fn wavelengths(xd: &str, xdangl: f64, echangl: f64, xdsigmai: f64) -> Option<[Option<i64>; 3]> {
+    use std::f64::consts::PI;
     let (k, a, b, c) = match xd {
         "RED" => (62.0 * 5748.0, 1.4088, -306.6910, 16744.1946),
         "UV" => (97.0 * 3677.0, 0.9496, -266.2792, 19943.7496),
         _ => return None,
     };
-    let alpha = (xdangl + 24.37).to_radians();
+    let cam = 40.0 * PI / 180.0;
+    let alpha = (xdangl + (25.0 - 0.63)) * PI / 180.0;
     let d = 1e7 / xdsigmai;
-    let cam = 40f64.to_radians();
     let f = |x: f64| d * ((1.0 + cam.cos()) * x.sin() - cam.sin() * x.cos());
     let delta = (3072.0 * 0.015f64).atan2(1.92 * 762.0);
     let vals = [f(alpha).trunc(), f(alpha - delta).trunc(), f(alpha + delta).trunc()];
-    let poly = |o: f64| a * o * o + b * o + c;
+    let poly = |o: f64| a * (o * o) + b * o + c;
     let mut newy = 0.0;
     let mut out = [None; 3];
     for (i, v) in vals.iter().enumerate() {
-        if *v <= 0.0 {
-            continue;
+        if *v == 0.0 {
+            continue; // the reference divides by zero
         }
         let mut order = (k / v).floor();
         if i == 0 {
             newy = poly(order) - 3072.0;
         } else {
-            for _ in 0..100 {
+            // the reference's search: 99 order steps, and a 100th when the
+            // 99th went down (its `trycount < 100` test lets that one loop
+            // once more); it spun forever on a shift of exactly 120 (defect #34)
+            let mut down = false;
+            for step in 1..=100 {
                 let y2 = poly(order) - newy;
+                if step == 100 && !down {
+                    break;
+                }
                 if y2 < 120.0 {
                     order -= 1.0;
+                    down = true;
                 } else if y2 > 6144.0 {
                     order += 1.0;
+                    down = false;
                 } else {
                     break;
                 }
             }
         }
-        if order <= 0.0 {
-            continue;
+        if order == 0.0 {
+            continue; // the reference divides by zero
         }
         let dlamb = -0.1407 * order + 18.005;
         let mut w = k / order + 4.0 * dlamb * echangl;
         let r = floor_mod(w, 10.0);
-        w = if r < 5.0 { w - r } else { w + 10.0 - r };
+        w = if r < 5.0 { w - r } else { w + (10.0 - r) };
         out[i] = (1000.0..=20000.0).contains(&w).then(|| round_tens(w, 1) as i64);
     }
     Some(out)
@@ -292,25 +308,32 @@ fn set_sig2nois(job: &mut Job) -> StepResult {
     let (cols, nrows) = rows.shape();
     let nx = nrows as f64 - numamps * (h.raw_f64("PRECOL").unwrap_or(0.0) + h.raw_f64("POSTPIX").unwrap_or(0.0));
     let r = (1.17 * nx / 2.0) as i64;
-    if r < 10 || r + 10 > nrows as i64 || cols < 21 {
+    if r < 10 || r - 10 >= nrows as i64 || cols < 21 {
         job.hdr.set("SIG2NOIS", Value::Text("null".into()), "KOA: S/N estimate near image spectral center");
         return Ok(true);
     }
-    let band = rows.read_rows((r - 10) as u32, 20).map_err(Fail)?;
-    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-    for i in 10..(cols as usize - 10) {
-        let mut col: Vec<f32> = (0..20).map(|y| band[y * cols as usize + i]).filter(|v| v.is_finite()).collect();
-        if col.is_empty() {
-            continue;
-        }
-        col.sort_by(f32::total_cmp);
-        let m = (col[9] as f64 + col[10.min(col.len() - 1)] as f64) / 2.0;
-        lo = lo.min(m);
-        hi = hi.max(m);
-    }
-    let v = lo.is_finite().then(|| (hi - lo).abs().sqrt().trunc());
+    // rows [r−10, r+10), cut at the last row as NumPy slices
+    let n = 20i64.min(nrows as i64 - (r - 10)) as u32;
+    let band = rows.read_rows((r - 10) as u32, n).map_err(Fail)?;
+    let medians: Vec<f64> = (10..cols as usize - 10).map(|i| median((0..n as usize).map(|y| band[y * cols as usize + i] as f64).collect())).collect();
+    // NumPy's max/min propagate a NaN median: then SIG2NOIS is null
+    let v = (!medians.iter().any(|m| m.is_nan())).then(|| {
+        let (lo, hi) = medians.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), m| (lo.min(*m), hi.max(*m)));
+        (hi - lo).abs().sqrt().trunc()
+    });
     job.hdr.set("SIG2NOIS", v, "KOA: S/N estimate near image spectral center");
     Ok(true)
+}
+
+/// `np.median`: the middle value, or the mean of the two middle ones; NaN
+/// when any value is NaN.
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() || v.iter().any(|x| x.is_nan()) {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 { v[m] } else { (v[m - 1] + v[m]) / 2.0 }
 }
 
 /// Decker → (length, width); `None` width = the slit width.

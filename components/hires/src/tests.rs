@@ -213,3 +213,38 @@ fn statistics_boxes_follow_the_rotated_frame() {
     assert_eq!(mean("PT01MN02"), 388_082.0, "post-scan box: rows 381..395, columns 75..89");
     assert_eq!(mean("IM01MD03"), 200_039.0);
 }
+
+#[test]
+fn wavelengths_follow_the_reference_arithmetic() {
+    // expected values from the reference's formula (instr_hires.set_wavelengths)
+    assert_eq!(wavelengths("RED", 0.5, 0.0, 250.0), Some([Some(6480), Some(4450), Some(8910)]));
+    assert_eq!(wavelengths("UV", 1.2, -0.1, 400.0), Some([Some(4570), Some(3180), Some(6040)]));
+    assert_eq!(wavelengths("UV", 0.0, 0.25, 400.0), Some([Some(3610), Some(2100), Some(5100)]));
+    // the blue end needs 99 upward order steps: the reference stops there
+    // (a flat bound of 100 steps gives 1090)
+    assert_eq!(wavelengths("RED", -1.8, 0.0, 160.0), Some([Some(5320), Some(1100), Some(7580)]));
+    // a negative uncorrected blue end is searched like any other, as the reference does
+    assert_eq!(wavelengths("RED", -3.93, 0.0, 52.6), Some([Some(2760), Some(6250), Some(6140)]));
+    let e = run(header());
+    assert_eq!((v(&e, "WAVECNTR"), v(&e, "WAVEBLUE"), v(&e, "WAVERED")), (Some(Value::Int(6480)), Some(Value::Int(4450)), Some(Value::Int(8910))));
+    // a blank XDISPERS reads as '' in astropy (not usable) → RED, as in the reference
+    assert_eq!(v(&run(with(header(), "XDISPERS", "   ")), "WAVECNTR"), Some(Value::Int(6480)));
+}
+
+#[test]
+fn sig2nois_medians_are_numpys() {
+    // middle CCD (HDU 2), rows 25..45 (r = int(1.17·60/2) = 35); each column
+    // holds its index, so the medians run 10..89: trunc(√79) = 8
+    assert_eq!(v(&run(header()), "SIG2NOIS"), Some(Value::Float(8.0)));
+    // a NaN pixel in the band makes its column's median NaN, and NumPy's
+    // max/min with it: null (not a median of the 19 others)
+    let mut fx = host();
+    let (_, _, data) = fx.images.get_mut(&2).unwrap();
+    data[30 * 100 + 50] = f32::NAN;
+    let e = evaluate::<Hires>(&context("HIRES"), hdus(header()), &fx);
+    assert_eq!(v(&e, "SIG2NOIS"), Some(Value::Text("null".into())));
+    // outside the band it does not matter
+    let mut fx = host();
+    fx.images.get_mut(&2).unwrap().2[3 * 100 + 50] = f32::NAN;
+    assert_eq!(v(&evaluate::<Hires>(&context("HIRES"), hdus(header()), &fx), "SIG2NOIS"), Some(Value::Float(8.0)));
+}

@@ -6,7 +6,8 @@
 //! Reference defects fixed (#36): the FPC test of set_wcs is
 //! case-insensitive like every other CAMERA test; a `-00:mm:ss` DEC keeps its
 //! sign (`koa_sdk::coords`); a mask with CWAVE ≤ 0 leaves the wavelengths
-//! unset instead of crashing.
+//! unset instead of crashing (SPECRES is still set, as it is for every known
+//! grating and slicer).
 
 use std::path::{Path, PathBuf};
 
@@ -168,10 +169,10 @@ fn set_slitdims(job: &mut Job) -> StepResult {
         length = Some(20.4);
     }
     if let (Some((i, _)), Some((waves, rs))) = (sl, grating(&grat)) {
+        specres = Some(rs[i]);
         if cwave > 0.0 {
             let c = round_int(cwave);
             let (mut b, mut r) = (round_int(c as f64 - waves / 2.0), round_int(c as f64 + waves / 2.0));
-            specres = Some(rs[i]);
             if nas == "mask" {
                 let diff = ((r - b) / 3 + 99) / 100 * 100;
                 b = c - diff;
@@ -188,7 +189,8 @@ fn set_slitdims(job: &mut Job) -> StepResult {
         _ => None,
     };
     if let (Some(s), Some(b)) = (scale, binning(h)) {
-        disp = Some(round_to(s * b, 6));
+        // the raw product, as the reference writes it (0.147·3 = 0.44099999999999995)
+        disp = Some(s * b);
     }
     if cam == "fpc" {
         (blue, cntr, red) = (Some(3700), Some(6850), Some(10000));

@@ -105,6 +105,23 @@ fn mask_widens_the_range_to_hundreds() {
     assert!(e.steps.iter().find(|s| s.name == "set_slitdims").unwrap().ok);
     assert_eq!(v(&e, "WAVECNTR"), Some(Value::Text("null".into())));
     assert!(e.diagnostics.iter().any(|d| d.code == "SET_SLITDIMS_ERROR"));
+    assert_eq!(v(&e, "SPECRES"), Some(Value::Int(4000)), "grating and slicer known");
+}
+
+#[test]
+fn specres_without_cwave_and_raw_pixel_scales() {
+    // the reference sets SPECRES for a known grating and slicer whatever CWAVE is
+    let e = run(with(header("blue"), "BCWAVE", 0.0));
+    assert_eq!(v(&e, "SPECRES"), Some(Value::Int(4000)));
+    assert_eq!(v(&e, "WAVECNTR"), Some(Value::Text("null".into())));
+    // 0.147 × 3 printed as Python prints the product, not rounded to 6 decimals
+    let e = run(with(header("blue"), "BINNING", "3,3"));
+    for k in ["DISPSCAL", "SPATSCAL"] {
+        match v(&e, k) {
+            Some(Value::Float(x)) => assert_eq!(koa_sdk::pyfmt::py_repr(x), "0.44099999999999995", "{k}"),
+            other => panic!("{k}: {other:?}"),
+        }
+    }
 }
 
 #[test]
@@ -123,7 +140,7 @@ fn fpc_wcs_is_case_insensitive_and_keeps_the_dec_sign() {
     let e = run(with(header("FPC"), "BINNING", 1i64));
     assert_eq!(v(&e, "CD1_1"), Some(Value::Float(-2.0833333e-6)));
     assert_eq!(v(&e, "CD1_2"), Some(Value::Float(-0.0)));
-    assert_eq!(v(&e, "CRVAL1"), Some(Value::Float(33.4375)));
+    assert_eq!(v(&e, "CRVAL1"), Some(Value::Float(33.43750000000001)), "02:13:45 as the reference sums it: (h + m/60 + s/3600)·15");
     assert_eq!(v(&e, "CRVAL2"), Some(Value::Float(-0.5)));
     assert_eq!(v(&e, "CRPIX1"), Some(Value::Float(2.5)));
     assert_eq!(v(&e, "RADECSYS"), Some(Value::Text("FK5".into())));

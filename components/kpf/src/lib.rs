@@ -5,10 +5,17 @@
 //! RDPROGNA, wavelengths from the detectors in use; one preview per detector
 //! (red, green, Ca H&K) with its amplifiers tiled, zscale + square root.
 //!
+//! As the reference: a KOAID already in the header is kept; UTC comes from
+//! KPF's own `set_utc` (a usable UTC stays as it is, else UT is copied
+//! verbatim, else the base rule), also for the base algorithm, which validates
+//! INSTRUME first; `--progid` (the context's progid override) skips the
+//! GRPROGNA/RDPROGNA fallback for PROGNAME.
+//!
 //! Reference defects fixed (#37): the `.fits` suffix of OFNAME is removed as
-//! a suffix (the reference stripped a character set, eating trailing
-//! `s`/`t`/`i`/`f`/`.`); the DATE-BEG/DATE-END difference keeps its days and
-//! fractions; an unknown image type is reported with KOAIMTYP_UDF.
+//! a suffix (the reference stripped the characters `.fits` as a set, so
+//! `….52.fits.fits`, `….52.fit` or `….52s` passed as KOAIDs); the
+//! DATE-BEG/DATE-END difference keeps its days and fractions; an unknown
+//! image type is reported with KOAIMTYP_UDF.
 
 use std::path::{Path, PathBuf};
 
@@ -80,6 +87,20 @@ pub fn koaid_from_ofname(ofname: &str, date_obs: &str) -> Option<String> {
     (digits(parts[2], 5) && digits(parts[3], 2)).then_some(id)
 }
 
+/// KPF's `set_utc`: a usable raw UTC is kept as it is (valid or not), else
+/// the raw UT is copied verbatim, else the base rule.
+pub fn set_utc(job: &mut Job) {
+    if job.hdr.raw("UTC").is_some_and(usable) {
+        return;
+    }
+    match job.hdr.raw("UT").filter(|v| usable(v)).cloned() {
+        Some(ut) => {
+            job.hdr.set("UTC", ut, "KOA: UTC keyword set from UT keyword");
+        }
+        None => koaid::set_utc(job),
+    }
+}
+
 fn set_inst(job: &mut Job) -> StepResult {
     let sel = job.hdr.text("INSTRUME");
     if sel.as_deref() != Some("KPF") {
@@ -133,7 +154,8 @@ fn set_koaimtyp(job: &mut Job) -> StepResult {
 }
 
 fn set_prog_info(job: &mut Job) -> StepResult {
-    if job.option("progid").is_none() && !job.hdr.raw("PROGNAME").is_some_and(usable) {
+    let progid = job.ctx.progid_override.as_deref().is_some_and(|p| !p.is_empty());
+    if !progid && !job.hdr.raw("PROGNAME").is_some_and(usable) {
         for k in ["GRPROGNA", "RDPROGNA"] {
             if let Some(v) = job.hdr.raw(k).filter(|v| usable(v)).cloned() {
                 job.hdr.set("PROGNAME", v, &format!("PROGNAME set from {k}"));
@@ -205,7 +227,7 @@ pub fn detector_previews(hdr: &Header) -> Vec<Preview> {
             .map(|(amp, ext, (cols, rows))| {
                 let i = amp - 1;
                 let (x, y) = if n > 2 { ((i % 2) * w, (i / 2) * h) } else { (i * w, 0) };
-                Tile { hdu: *ext as u32, crop: Region { x0: 0, y0: 0, nx: *cols, ny: *rows }, limits_box: None, bias: None, flip_x: false, flip_y: false, x, y }
+                Tile { hdu: *ext as u32, crop: Region { x0: 0, y0: 0, nx: *cols, ny: *rows }, limits_box: None, bias: None, flip_x: false, flip_y: false, x, y, plane: None }
             })
             .collect();
         out.push(Preview {
@@ -218,6 +240,7 @@ pub fn detector_previews(hdr: &Header) -> Vec<Preview> {
             origin_lower: true,
             bin: 1,
             width: None,
+            height: None,
             quality: 75,
             prefer_sibling: false,
         });
@@ -242,11 +265,14 @@ impl Instrument for Kpf {
     }
 
     fn make_koaid(job: &mut Job) -> Result<Option<Koaid>, Fail> {
+        if let Some(k) = koaid::existing(job) {
+            return Ok(Some(k));
+        }
         if let Some(of) = job.hdr.raw("OFNAME").filter(|v| usable(v)).map(to_text) {
             let date = job.hdr.raw_text("DATE-OBS").unwrap_or_default();
             return match koaid_from_ofname(&of, date.trim()) {
                 Some(id) => {
-                    koaid::set_utc(job);
+                    set_utc(job);
                     Ok(Some(Koaid { id, prefix: "KP".into(), preexisting: false }))
                 }
                 None => {
@@ -255,7 +281,7 @@ impl Instrument for Kpf {
                 }
             };
         }
-        koaid::make_koaid(job, |_| Ok(true), Self::prefix)
+        koaid::make_koaid_with(job, Self::set_instr, Self::prefix, set_utc)
     }
 
     fn has_target_info(job: &mut Job) -> bool {

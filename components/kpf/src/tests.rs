@@ -45,9 +45,13 @@ fn v(e: &Evaluation, k: &str) -> Option<Value> {
 fn koaid_from_ofname_suffix_not_character_set() {
     let id = identify::<Kpf>(&context("KPF"), vec![primary(header(), 8, &[])], &host()).unwrap();
     assert_eq!((id.koaid.as_str(), id.prefix.as_str()), ("KP.20240315.30074.52", "KP"));
-    // defect #37: stripping the characters {.,f,i,t,s} would also eat a trailing "s" of a path part
     assert_eq!(koaid_from_ofname("/s/sdata1701/kpf/KP.20240315.30074.52.fits", "2024-03-15").as_deref(), Some("KP.20240315.30074.52"));
     assert_eq!(koaid_from_ofname("KP.20240315.30074.52", "2024-03-15").as_deref(), Some("KP.20240315.30074.52"));
+    // defect #37: rstrip('.fits') strips any of . f i t s, so these became
+    // KP.20240315.30074.52; only the suffix `.fits` is removed
+    for bad in ["KP.20240315.30074.52.fits.fits", "KP.20240315.30074.52.fit", "KP.20240315.30074.52s", "KP.20240315.30074.52.tsif"] {
+        assert_eq!(koaid_from_ofname(bad, "2024-03-15"), None, "{bad}");
+    }
     assert_eq!(koaid_from_ofname("KP.20240315.30074.52.fits", "2024-03-16"), None, "date mismatch");
     assert_eq!(koaid_from_ofname("KP.20240315.3007.52.fits", "2024-03-15"), None);
     assert_eq!(koaid_from_ofname("KP.20241315.30074.52.fits", "2024-13-15"), None);
@@ -168,4 +172,56 @@ fn drp_roots_and_destinations() {
         [format!("{k}/{k}.log.txt"), format!("{k}/{k}_L1.fits"), format!("{k}/{k}_L2.fits"), format!("{k}/QLP/a/{k}_spec.png"), format!("{k}/QLP/b/{k}_ccd.png")],
         "_zoomable removed; of the quick-look tree only the last sub-folders"
     );
+}
+
+fn comment_of(edits: &[koa_sdk::types::Edit], key: &str) -> Option<String> {
+    edits.iter().rev().find_map(|e| match e {
+        koa_sdk::types::Edit::Set(s) if s.key == key => Some(s.comment.clone()),
+        _ => None,
+    })
+}
+
+#[test]
+fn utc_from_ut_as_kpf_sets_it() {
+    // KPF's set_utc: UT copied verbatim with its own comment (OFNAME and base paths)
+    let id = identify::<Kpf>(&context("KPF"), vec![primary(header(), 8, &[])], &host()).unwrap();
+    assert_eq!(edited(&id.edits, "UTC"), Some(&Value::Text("08:21:14.52".into())));
+    assert_eq!(comment_of(&id.edits, "UTC").as_deref(), Some("KOA: UTC keyword set from UT keyword"));
+    let odd = identify::<Kpf>(&context("KPF"), vec![primary(with(header(), "UT", "8:21"), 8, &[])], &host()).unwrap();
+    assert_eq!(edited(&odd.edits, "UTC"), Some(&Value::Text("8:21".into())), "not replaced by the file time");
+    let mut h = header();
+    h.retain(|c| c.key != "OFNAME");
+    let id = identify::<Kpf>(&context("KPF"), vec![primary(h.clone(), 8, &[])], &host()).unwrap();
+    assert_eq!(id.koaid, "KP.20240315.30074.52");
+    assert_eq!(comment_of(&id.edits, "UTC").as_deref(), Some("KOA: UTC keyword set from UT keyword"));
+    // a usable UTC is kept as it is: an invalid one fails the KOAID (the reference's strptime)
+    let err = identify::<Kpf>(&context("KPF"), vec![primary(with(h, "UTC", "garbage"), 8, &[])], &host()).unwrap_err();
+    assert!(err.iter().any(|d| d.code == "KOAID_CREATE_FAIL"));
+}
+
+#[test]
+fn header_koaid_wins_and_base_path_checks_instrume() {
+    let id = identify::<Kpf>(&context("KPF"), vec![primary(with(header(), "KOAID", "KP.20240315.11111.11.fits"), 8, &[])], &host()).unwrap();
+    assert_eq!(id.koaid, "KP.20240315.11111.11", "set_koaid keeps a KOAID already in the header");
+    assert_eq!(edited(&id.edits, "KOAID"), None);
+    // without OFNAME the base make_koaid runs set_instr first
+    let mut h = header();
+    h.retain(|c| c.key != "OFNAME");
+    let id = identify::<Kpf>(&context("KPF"), vec![primary(with(h.clone(), "INSTRUME", "KPF-CC"), 8, &[])], &host()).unwrap();
+    assert_eq!(edited(&id.edits, "INSTRUME"), Some(&Value::Text("KPF".into())));
+    let err = identify::<Kpf>(&context("KPF"), vec![primary(with(h, "OUTDIR", "/s/sdata1701/mira/"), 8, &[])], &host()).unwrap_err();
+    assert!(err.iter().any(|d| d.code == "SET_INSTR_ERROR"));
+}
+
+#[test]
+fn progid_override_skips_the_progname_fallback() {
+    let mut h = header();
+    h.retain(|c| c.key != "PROGNAME");
+    h.push(card("GRPROGNA", "U123"));
+    let mut ctx = context("KPF");
+    ctx.progid_override = Some("U123".into());
+    let e = evaluate::<Kpf>(&ctx, vec![primary(h, 8, &[])], &host());
+    assert!(!stopped(&e), "{:?}", e.diagnostics);
+    assert_eq!(v(&e, "PROGNAME"), None, "--progid given: PROGNAME is not taken from GRPROGNA");
+    assert_eq!(v(&e, "PROGID"), Some(Value::Text("U123".into())));
 }

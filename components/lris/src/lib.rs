@@ -9,20 +9,22 @@
 //! critical KOAIMTYP step (GRISNAME ≠ clear → arclamp, as intended); the
 //! grating-table date cut reads the month, not the minutes (old table before
 //! 2015-05-14); an unknown dichroic no longer forces the blue arm's red end
-//! to 0; image statistics really run (per CCD extension, first one reported).
+//! to 0; image statistics really run (the reference's type test skipped every
+//! extension): per CCD extension and amplifier, `IM0<ccd>MN0<amp>`/`SD`/`MD`
+//! of the imaging pixels and `PT0<ccd>…` of the post-scan, no IMAGE* keywords.
+//! Level 1 has no DRP products (PypeIt defines none; level 2 is PypeIt).
+//! As the reference: the WCS RA is converted as astropy's SkyCoord does
+//! (hours × 14.999999999999998).
 
 use koa_sdk::common;
-use koa_sdk::coords::{dec_degrees, ra_degrees};
+use koa_sdk::coords::{dec_degrees, ra_degrees_skycoord};
 use koa_sdk::job::{Fail, Job, Step, StepResult, crit, opt};
 use koa_sdk::koaid::instr_token;
 use koa_sdk::preview::{MosaicSpec, mosaic};
 use koa_sdk::pyfmt::{floor_mod, round_int, round_tens, round_to};
-use koa_sdk::types::{Context, Preview, Scaling, Value};
+use koa_sdk::types::{Context, Preview, Region, Scaling, Value};
 use koa_sdk::value::{to_text, truthy, usable};
 use koa_sdk::{Header, Instrument, KeyMap, program, drp};
-
-/// DRP product files: `<KOAID><suffix>` in the DRP folder.
-const DRP_SUFFIXES: &[&str] = &["_drp.fits.gz", "_drp.jpg"];
 
 pub struct Lris;
 
@@ -289,7 +291,8 @@ fn set_wcs(job: &mut Job) -> StepResult {
     if arm(&job.hdr) != Some(Arm::Blue) || !imaging(&job.hdr) {
         return Ok(true);
     }
-    let (Some(ra), Some(dec)) = (job.hdr.get("RA").and_then(ra_degrees), job.hdr.get("DEC").and_then(dec_degrees)) else {
+    // the reference converts with astropy's SkyCoord (RA in hours)
+    let (Some(ra), Some(dec)) = (job.hdr.get("RA").and_then(ra_degrees_skycoord), job.hdr.get("DEC").and_then(dec_degrees)) else {
         job.log("RA/DEC not usable: no WCS");
         return Ok(true);
     };
@@ -329,14 +332,65 @@ pub fn set_skypa(job: &mut Job) -> StepResult {
     Ok(true)
 }
 
-/// Statistics of the first CCD extension (the reference intended per-CCD
-/// statistics but never ran them — defect #35); the primary when it holds data.
-fn set_image_stats(job: &mut Job) -> StepResult {
-    let ext = if job.hdr.has_array(0) { Some(0) } else { common::image_extensions(job).first().copied() };
-    match ext {
-        Some(ext) => common::set_image_stats_of(job, ext),
-        None => Ok(true),
+/// The reference's statistics boxes of one CCD extension, in the
+/// transposed frame (x = column, y = row), bounds inclusive: the imaging
+/// pixels' centre and the post-scan's, `nx` × `nx` with nx := POSTPIX/bx −
+/// (POSTPIX/bx)/3 (15 when above 15 or 0); integer division throughout.
+pub fn stat_boxes(precol: i64, postpix: i64, xbin: i64, naxis1: i64, naxis2: i64) -> [(i64, i64, i64, i64); 2] {
+    let (pre, post) = (precol.div_euclid(xbin), postpix.div_euclid(xbin));
+    let mut nx = post - post.div_euclid(3);
+    if nx > 15 || nx == 0 {
+        nx = 15;
     }
+    let half = nx.div_euclid(2);
+    let nxi = naxis1 - post - pre;
+    let px1 = pre + nxi - 1;
+    let (cxi, cyi, cxp) = (pre + nxi.div_euclid(2), naxis2.div_euclid(2), px1 + post.div_euclid(2));
+    [(cxi - half, cxi + half, cyi - half, cyi + half), (cxp - half, cxp + half, cyi - half, cyi + half)]
+}
+
+/// Per CCD extension: mean, standard deviation and median (2 decimals) of the
+/// imaging and post-scan boxes ([`stat_boxes`]) as `IM0<ccd>MN0<amp>`, … and
+/// `PT0<ccd>MN0<amp>`, … with ccd := CCDLOC (+1 on the blue arm) and amp :=
+/// AMPLOC (an extension without them is skipped; the reference raised).
+/// PRECOL, POSTPIX, BINNING or an extension's NAXIS1/2 missing ends the step.
+fn set_image_stats(job: &mut Job) -> StepResult {
+    let h = &job.hdr;
+    let (Some(precol), Some(postpix), Some(binning)) = (h.i64("PRECOL"), h.i64("POSTPIX"), h.text("BINNING")) else {
+        job.log("PRECOL, POSTPIX or BINNING missing: no statistics");
+        return Ok(true);
+    };
+    let xbin = if binning.contains(',') { h.binning().0 as i64 } else { 1 };
+    let blue = arm(h) == Some(Arm::Blue);
+    for ext in common::image_extensions(job) {
+        let e = ext as usize;
+        let (Some(naxis1), Some(naxis2)) = (job.hdr.raw_i64_ext(e, "NAXIS1"), job.hdr.raw_i64_ext(e, "NAXIS2")) else {
+            job.log(&format!("HDU {ext}: NAXIS1/NAXIS2 missing"));
+            return Ok(true);
+        };
+        let (Some(ccdloc), Some(amp)) = (job.hdr.raw_i64_ext(e, "CCDLOC"), job.hdr.raw_i64_ext(e, "AMPLOC")) else {
+            job.log(&format!("HDU {ext}: no CCDLOC/AMPLOC to name its statistics"));
+            continue;
+        };
+        let ccd = ccdloc + blue as i64;
+        let boxes = stat_boxes(precol, postpix, xbin, naxis1, naxis2);
+        for ((x1, x2, y1, y2), (pre, what)) in boxes.into_iter().zip([("IM", "Imaging"), ("PT", "Postscan")]) {
+            let (x0, y0) = (x1.max(0), y1.max(0));
+            let (nx, ny) = (x2.min(naxis1 - 1) - x0 + 1, y2.min(naxis2 - 1) - y0 + 1);
+            let [mn, sd, md] = if nx > 0 && ny > 0 {
+                let region = Region { x0: x0 as u32, y0: y0 as u32, nx: nx as u32, ny: ny as u32 };
+                let s = job.host.image_stats(ext, Some(region), None).map_err(Fail)?;
+                common::stat_values(s.mean, s.std, s.median)
+            } else {
+                [None; 3]
+            };
+            let at = format!("CCD {ccd}, amp location {amp}");
+            job.hdr.set(&format!("{pre}0{ccd}MN0{amp}"), mn, &format!("KOA: {what} mean {at}"));
+            job.hdr.set(&format!("{pre}0{ccd}SD0{amp}"), sd, &format!("KOA: {what} standard deviation {at}"));
+            job.hdr.set(&format!("{pre}0{ccd}MD0{amp}"), md, &format!("KOA: {what} median {at}"));
+        }
+    }
+    Ok(true)
 }
 
 fn set_npixsat(job: &mut Job) -> StepResult {
@@ -366,8 +420,8 @@ fn set_mjd_obs(job: &mut Job) -> StepResult {
 
 impl Instrument for Lris {
     const KEYMAP: KeyMap = &[("OFNAME", &["OUTFILE"])];
-    /// Level 1: the `_drp` files; PypeIt level 2.
-    const DRP: drp::Rules = drp::Rules { level1: drp::Rule::Suffixes(DRP_SUFFIXES), level2: drp::Rule::PypeIt };
+    /// PypeIt level 2 only (the reference's level-1 PypeIt list is empty).
+    const DRP: drp::Rules = drp::Rules { level1: drp::Rule::None, level2: drp::Rule::PypeIt };
     const KEYSKIPS: &'static [&'static str] = &["CCDGN00", "CCDRN00"];
 
     fn set_instr(job: &mut Job) -> StepResult {

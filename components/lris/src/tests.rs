@@ -185,8 +185,108 @@ fn saturation_counts_the_ccd_extensions() {
     }
     let e = evaluate::<Lris>(&context("LRIS"), hdus, &host());
     assert_eq!(v(&e, "NPIXSAT"), Some(Value::Int(2)));
-    assert_eq!(v(&e, "IMAGEMD"), Some(Value::Float(4.5)), "statistics of the first CCD (defect #35)");
     assert!(!e.diagnostics.iter().any(|d| d.severity != Severity::Warn));
+}
+
+/// Final value of a keyword in HDU `ext` after the edits.
+fn v_ext(e: &Evaluation, ext: u32, k: &str) -> Option<Value> {
+    e.edits.iter().rev().find_map(|ed| match ed {
+        koa_sdk::types::Edit::Set(s) if s.key == k && s.hdu == ext => Some(s.value.clone()),
+        _ => None,
+    })
+}
+
+/// Two blue CCD extensions, 100 × 40, pixel = offset + 1000·row + column.
+fn blue_ccds(cards: Vec<Card>) -> (Vec<koa_sdk::types::Hdu>, FixtureHost) {
+    let mut hdus = vec![primary(cards, 16, &[])];
+    let mut fx = host();
+    for (i, (ccdloc, amploc, off)) in [(0i64, 1i64, 0u32), (1, 2, 50_000)].into_iter().enumerate() {
+        let e = i as u32 + 1;
+        let cards = vec![card("NAXIS1", 100i64), card("NAXIS2", 40i64), card("CCDLOC", ccdloc), card("AMPLOC", amploc)];
+        hdus.push(extension(e, HduKind::Image, "", cards, 16, &[100, 40]));
+        fx.images.insert(e, (100, 40, (0..40u32).flat_map(|r| (0..100u32).map(move |c| (off + 1000 * r + c) as f32)).collect()));
+    }
+    (hdus, fx)
+}
+
+#[test]
+fn image_statistics_per_ccd_and_amplifier() {
+    // defect #35: the reference's type test skipped every extension.
+    // PRECOL 20, POSTPIX 40, binning 2: precol 10, postpix 20, nx = 20 − 6 = 14
+    // → boxes of ±7; imaging columns 38..=52, post-scan 82..=96, rows 13..=27
+    let h = with(with(with(blue(), "PRECOL", 20i64), "POSTPIX", 40i64), "BINNING", "2,2");
+    assert_eq!(stat_boxes(20, 40, 2, 100, 40), [(38, 52, 13, 27), (82, 96, 13, 27)]);
+    let (hdus, fx) = blue_ccds(h);
+    let e = evaluate::<Lris>(&context("LRIS"), hdus, &fx);
+    // blue: CCDLOC 0 → CCD 1 (amp 1), CCDLOC 1 → CCD 2 (amp 2)
+    assert_eq!(v(&e, "IM01MN01"), Some(Value::Float(20045.0)));
+    assert_eq!(v(&e, "IM01MD01"), Some(Value::Float(20045.0)));
+    assert_eq!(v(&e, "IM01SD01"), Some(Value::Float(4320.5)));
+    assert_eq!(v(&e, "PT01MN01"), Some(Value::Float(20089.0)));
+    assert_eq!(v(&e, "IM02MN02"), Some(Value::Float(70045.0)));
+    assert_eq!(v(&e, "PT02MD02"), Some(Value::Float(70089.0)));
+    let comment = e.edits.iter().find_map(|ed| match ed {
+        koa_sdk::types::Edit::Set(s) if s.key == "PT02SD02" => Some(s.comment.clone()),
+        _ => None,
+    });
+    assert_eq!(comment.as_deref(), Some("KOA: Postscan standard deviation CCD 2, amp location 2"));
+    for k in ["IMAGEMN", "IMAGESD", "IMAGEMD"] {
+        assert_eq!(v(&e, k), None, "{k}: the reference never wrote it");
+    }
+    // red: CCDLOC as it is; no PRECOL → nothing at all
+    let (hdus, fx) = blue_ccds(with(with(with(with(red(), "PRECOL", 20i64), "POSTPIX", 40i64), "BINNING", "2,2"), "GRANAME", "mirror"));
+    assert_eq!(v(&evaluate::<Lris>(&context("LRIS"), hdus, &fx), "IM00MN01"), Some(Value::Float(20045.0)));
+    let (hdus, fx) = blue_ccds(blue().into_iter().filter(|c| c.key != "PRECOL").collect());
+    let e = evaluate::<Lris>(&context("LRIS"), hdus, &fx);
+    assert!(!e.edits.iter().any(|ed| matches!(ed, koa_sdk::types::Edit::Set(s) if s.key.starts_with("IM0") || s.key.starts_with("PT0"))));
+}
+
+#[test]
+fn blue_imaging_wcs_per_extension() {
+    // pick-off LRIS (3.97, −309.82): xcen = (−1.72)/0.135 + 1024, ycen = (−0.57)/0.135 + 1024
+    let h = with(with(with(with(with(blue(), "GRISNAME", "clear"), "RA", "10:20:30.45"), "DEC", "-12:34:56.7"), "PONAME", "LRIS"), "ROTPOSN", 90.0);
+    let mut hdus = vec![primary(h.clone(), 16, &[])];
+    for (e, (crpix1, crpix2, crval1, crval2, cd11)) in [(1u32, (100.0, 200.0, 1000.0, 900.0, 2.0)), (2, (-50.0, 10.0, 3072.0, 1.0, -2.0))] {
+        let cards = vec![card("CRPIX1", crpix1), card("CRPIX2", crpix2), card("CRVAL1", crval1), card("CRVAL2", crval2), card("CD1_1", cd11), card("CD2_2", 2.0)];
+        hdus.push(extension(e, HduKind::Image, "", cards, 16, &[4, 2]));
+    }
+    let e = evaluate::<Lris>(&context("LRIS"), hdus.clone(), &host());
+    assert_eq!(v(&e, "OBSMODE"), Some(Value::Text("IMAGING".into())));
+    assert_eq!(v_ext(&e, 1, "CRPIX1"), Some(Value::Float(105.62962962962973)));
+    assert_eq!(v_ext(&e, 1, "CRPIX2"), Some(Value::Float(259.8888888888889)));
+    assert_eq!(v_ext(&e, 2, "CRPIX1"), Some(Value::Float(980.3703703703702)));
+    assert_eq!(v_ext(&e, 2, "CRPIX2"), Some(Value::Float(519.3888888888889)));
+    assert_eq!((v_ext(&e, 1, "CDELT1"), v_ext(&e, 2, "CDELT1")), (Some(Value::Float(0.27)), Some(Value::Float(-0.27))));
+    assert_eq!(v_ext(&e, 2, "CTYPE2"), Some(Value::Text("DEC--TAN".into())));
+    assert_eq!(v_ext(&e, 1, "CROTA2"), Some(Value::Float(90.0)));
+    // SkyCoord(…, unit=(hourangle, deg)): hours × 14.999999999999998
+    assert_eq!(v_ext(&e, 1, "CRVAL1"), Some(Value::Float(155.12687499999998)));
+    assert_eq!(v_ext(&e, 2, "CRVAL2"), Some(Value::Float(-12.582416666666667)));
+    assert_eq!(v(&e, "CRVAL1"), None, "the primary header keeps its own");
+    // red arm, blue spectroscopy or no RA: no WCS
+    let mut red_hdus = hdus.clone();
+    red_hdus[0] = primary(with(with(h.clone(), "INSTRUME", "LRIS"), "GRANAME", "mirror"), 16, &[]);
+    let mut spec = hdus.clone();
+    spec[0] = primary(with(h.clone(), "GRISNAME", "600/4000"), 16, &[]);
+    let mut no_ra = hdus;
+    no_ra[0] = primary(h.into_iter().filter(|c| c.key != "RA").collect(), 16, &[]);
+    for hd in [red_hdus, spec, no_ra] {
+        assert_eq!(v_ext(&evaluate::<Lris>(&context("LRIS"), hd, &host()), 1, "CRPIX1"), None);
+    }
+}
+
+#[test]
+fn drp_products_are_pypeit_level_2_only() {
+    // the reference defines no level-1 products (its PypeIt level-1 list is empty)
+    let k = "LB.20240315.30074.52";
+    let l = koa_sdk::testing::drp_listing(&[&format!("/r/keck_lris_blue_A/{k}_drp.fits.gz"), &format!("/r/keck_lris_blue_A/Science/spec1d_{k}.fits")]);
+    let mut ctx = context("LRIS");
+    ctx.level = 1;
+    assert!(koa_sdk::drp_select::<Lris>(&ctx, "/r/keck_lris_blue_A", k, &l).is_err());
+    assert!(Lris::drp_scan(&ctx, "/r/keck_lris_blue_A", k).folders.is_empty());
+    ctx.level = 2;
+    let got = koa_sdk::drp_select::<Lris>(&ctx, "/r/keck_lris_blue_A", k, &l).unwrap();
+    assert!(got.iter().any(|p| p.src.ends_with(&format!("spec1d_{k}.fits"))), "{got:?}");
 }
 
 #[test]

@@ -80,8 +80,7 @@ fn set_koaimtyp(job: &mut Job) -> StepResult {
 
 fn set_ofname(job: &mut Job) -> StepResult {
     let Some(f) = job.hdr.raw_text("FILENAME") else {
-        job.warn("SET_OFNAME_ERROR", "FILENAME missing");
-        return Ok(false);
+        return common::no_ofname(job, "SET_OFNAME_ERROR", "FILENAME missing");
     };
     job.hdr.set("OFNAME", f, "KOA: Original Filename");
     Ok(true)

@@ -4,8 +4,9 @@
 //! their wavelength table, detector gain/read noise, saturation.
 //!
 //! Reference defects fixed (#39): slit length and width are compared as
-//! numbers (the reference compared text); the AO low-resolution path maps the
-//! width and goes on (the reference crashed); the mixed-case filter keys
+//! numbers (the reference compared text, so `12x2.26` had length 2.26); the
+//! AO low-resolution path maps the width for SPECRES and goes on (the
+//! reference crashed; SLITWIDT stays the SLITNAME width); the mixed-case filter keys
 //! (Br-Gamma, Yband-new, …) are reachable because the match is
 //! case-insensitive; a missing INSTRUME or CAMERA/OUTDIR is an error, not a crash.
 
@@ -111,29 +112,24 @@ fn lookup(t: &[(f64, f64)], k: f64) -> Option<f64> {
     t.iter().find(|(a, _)| (a - k).abs() < 1e-9).map(|(_, b)| *b)
 }
 
-/// (SLITLEN, SLITWIDT, SPECRES) of a SPEC frame.
+/// (SLITLEN, SLITWIDT, SPECRES) of a SPEC frame. With AO the width maps to
+/// its seeing-limited equivalent for SPECRES only; SLITWIDT is the width of
+/// SLITNAME (as the reference writes it).
 pub fn slit_values(slitname: &str, dispers: &str, ao: bool) -> (Option<f64>, Option<f64>, Option<i64>) {
     let Some((a, b)) = slitname.split_once('x') else { return (None, None, None) };
     let (Ok(mut len), Ok(mut wid)) = (a.trim().parse::<f64>(), b.trim().parse::<f64>()) else { return (None, None, None) };
     if wid > len {
         std::mem::swap(&mut len, &mut wid);
     }
-    let mut res = None;
-    match dispers {
+    let mapped = |t: &[(f64, f64)]| if ao { lookup(t, wid).unwrap_or(wid) } else { wid };
+    let res = match dispers {
         "low" => {
-            if ao {
-                wid = lookup(AO_LOW, wid).unwrap_or(wid);
-            }
-            res = LOW_RES.iter().find(|(w, _)| (w - wid).abs() < 1e-9).map(|(_, r)| *r);
+            let w = mapped(AO_LOW);
+            LOW_RES.iter().find(|(lw, _)| (lw - w).abs() < 1e-9).map(|(_, r)| *r)
         }
-        "high" => {
-            if ao {
-                wid = lookup(AO_HIGH, wid).unwrap_or(wid);
-            }
-            res = Some(((10800.0 / wid / 100.0).ceil() * 100.0) as i64);
-        }
-        _ => {}
-    }
+        "high" => Some(((10800.0 / mapped(AO_HIGH) / 100.0).ceil() * 100.0) as i64),
+        _ => None,
+    };
     (Some(len), Some(wid), res)
 }
 

@@ -106,16 +106,20 @@ fn spec_keywords() {
 
 #[test]
 fn slit_values_compare_numbers() {
-    // defect #39: "12" < "0.432" as text swapped a correct order; numbers decide
-    assert_eq!(slit_values("12x0.432", "high", false).0, Some(12.0));
+    // defect #39: as text "2.26" > "12" (swapped into length 2.26, width 12)
+    // and "12" < "2.26" (left as length 2.26); as numbers 12 is the length
+    assert_eq!(slit_values("12x2.26", "high", false), (Some(12.0), Some(2.26), Some(4800)));
+    assert_eq!(slit_values("2.26x12", "high", false), (Some(12.0), Some(2.26), Some(4800)));
     assert_eq!(slit_values("0.76x42", "low", false), (Some(42.0), Some(0.76), Some(1800)));
-    // AO low resolution: the width maps and the run goes on (reference crashed)
-    assert_eq!(slit_values("0.036x2.26", "low", true), (Some(2.26), Some(0.38), Some(2500)));
-    assert_eq!(slit_values("0.0136x2.26", "high", true).1, Some(0.144));
+    // AO: the mapped width gives SPECRES only; SLITWIDT is the SLITNAME width
+    // (low resolution: the reference crashed after mapping)
+    assert_eq!(slit_values("0.036x2.26", "low", true), (Some(2.26), Some(0.036), Some(2500)));
+    assert_eq!(slit_values("0.0136x2.26", "high", true), (Some(2.26), Some(0.0136), Some(75000)));
     assert_eq!(slit_values("none", "high", false), (None, None, None));
     let e = run(with(with(header("spec"), "INSTRUME", "NIRSPAO"), "SLITNAME", "0.036x42"));
     assert_eq!(v(&e, "DISPSCAL"), Some(Value::Float(0.012)));
     assert_eq!(v(&e, "SPECRES"), Some(Value::Int(2500)));
+    assert_eq!(v(&e, "SLITWIDT"), Some(Value::Float(0.036)));
     assert_eq!(v(&e, "ISAO"), Some(Value::Text("yes".into())));
 }
 

@@ -68,6 +68,8 @@ pub struct Plan {
     pub origin_lower: bool,
     pub bin: u32,
     pub width: Option<u32>,
+    /// With `width`: the exact output height (none keeps the aspect).
+    pub height: Option<u32>,
     pub quality: u8,
 }
 
@@ -91,6 +93,7 @@ impl Plan {
             origin_lower: true,
             bin: 1,
             width: None,
+            height: None,
             quality,
         }
     }
@@ -513,8 +516,10 @@ pub fn render_grey(plan: &Plan, sources: &[&dyn Source]) -> Result<Grey, String>
     let map = mapper(plan, sources, &biases)?;
     let (_, ch) = canvas_size(plan);
     let mut img = draw_band(plan, sources, &map, &biases, Band::Rows(0, ch))?;
-    if let Some(width) = plan.width.filter(|&wd| wd > 0 && wd != img.width) {
-        img = resample::resize_to_width(&img, width);
+    match (plan.width.filter(|&wd| wd > 0), plan.height.filter(|&ht| ht > 0)) {
+        (Some(w), Some(h)) if (w, h) != (img.width, img.height) => img = resample::resize(&img, w, h),
+        (Some(w), None) if w != img.width => img = resample::resize_to_width(&img, w),
+        _ => {}
     }
     Ok(img)
 }
@@ -535,7 +540,7 @@ pub fn render_strip_grey(plan: &Plan, sources: &[&dyn Source], limits: (f64, f64
         return Err("histogram-equalised previews are rendered whole".into());
     }
     let (w, h) = rotated_size(plan);
-    if plan.width.is_some_and(|wd| wd > 0 && wd != w) {
+    if plan.width.is_some_and(|wd| wd > 0 && (wd != w || plan.height.is_some_and(|ht| ht > 0 && ht != h))) {
         return Err("resized previews are rendered whole".into());
     }
     if count == 0 || first.checked_add(count).is_none_or(|end| end > h) {

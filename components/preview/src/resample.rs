@@ -1,6 +1,6 @@
 //! Area-average resize of a grey image to a target width (aspect kept, height
 //! = int(H · width / W), as Pillow's resize call in the reference HIRES
-//! previews computes it).
+//! previews computes it), or to an exact size the plan chose (SCALES).
 
 use crate::Grey;
 
@@ -27,6 +27,11 @@ fn spans(n_in: usize, n_out: usize) -> Vec<Vec<(usize, f32)>> {
 
 pub fn resize_to_width(img: &Grey, width: u32) -> Grey {
     let height = ((img.height as f64 * width as f64 / img.width as f64) as u32).max(1);
+    resize(img, width, height)
+}
+
+/// Area-average resize to `width` × `height`.
+pub fn resize(img: &Grey, width: u32, height: u32) -> Grey {
     let (w_in, h_in) = (img.width as usize, img.height as usize);
     let xs = spans(w_in, width as usize);
     let ys = spans(h_in, height as usize);

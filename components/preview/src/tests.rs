@@ -119,6 +119,7 @@ fn mosaic_places_flips_and_removes_bias() {
         origin_lower: false,
         bin: 1,
         width: None,
+        height: None,
         quality: 92,
     };
     let img = render_grey(&plan, &[&a, &b]).unwrap();
@@ -147,6 +148,20 @@ fn resize_keeps_aspect() {
     plan.width = Some(50);
     let img = render_grey(&plan, &[&src]).unwrap();
     assert_eq!((img.width, img.height), (50, 20));
+}
+
+#[test]
+fn a_height_with_the_width_fixes_the_size() {
+    // 100 x 41 to width 50 keeps the aspect as int(41 / 2) = 20 rows; an
+    // instrument that rounds otherwise (SCALES: Pillow's thumbnail) says 21
+    let src = ramp(100, 41);
+    let mut plan = Plan::single(100, 41, Scaling::ZscaleAsinh, 75);
+    plan.width = Some(50);
+    assert_eq!(render_grey(&plan, &[&src]).unwrap().height, 20);
+    plan.height = Some(21);
+    let img = render_grey(&plan, &[&src]).unwrap();
+    assert_eq!((img.width, img.height), (50, 21));
+    assert!(render_strip_grey(&plan, &[&src], (0.0, 40.0), 0, 8).is_err(), "resized previews are rendered whole");
 }
 
 #[test]
@@ -193,6 +208,7 @@ fn binned_tiles_with_bias_equal_binning_the_bias_free_pixels() {
         origin_lower: true,
         bin: 2,
         width: None,
+        height: None,
         quality: 92,
     };
     let ours = render_grey(&plan(Some((32, 2))), &[&src]).unwrap();
@@ -269,6 +285,7 @@ fn strip_mosaic(rotate: Rotation, origin_lower: bool, bin: u32) -> (Plan, Vec<Me
         origin_lower,
         bin,
         width: None,
+        height: None,
         quality: 92,
     };
     (plan, srcs)

@@ -23,9 +23,12 @@ pub fn set_telnr(job: &mut Job) -> StepResult {
     let instr = job.ctx.instrument.to_uppercase();
     match job.host.telescope_number(&instr) {
         Ok(t) => check_telnr(job, t as i64),
+        // the reference stops here: without the telescope the program,
+        // weather, OA and dome-flat rules would all guess (issue 16 §3);
+        // TELNR_API_ERROR is transient, so the daemon runs the file again
         Err(e) => {
-            job.warn("TELNR_API_ERROR", service_error_text(&e));
-            Ok(true)
+            job.error("TELNR_API_ERROR", format!("telescope number of {instr}: {}", service_error_text(&e)));
+            Ok(false)
         }
     }
 }
@@ -86,8 +89,7 @@ pub fn set_frameno(job: &mut Job) -> StepResult {
 /// Base `set_ofName`: OFNAME from the mapped OFNAME, with `.fits` appended.
 pub fn set_ofname(job: &mut Job) -> StepResult {
     let Some(mut v) = job.hdr.text("OFNAME") else {
-        job.error("SET_OFNAME_NAME", "no original file name in the header");
-        return Ok(false);
+        return no_ofname(job, "SET_OFNAME_NAME", "no original file name in the header");
     };
     if !v.ends_with(".fits") {
         v.push_str(".fits");
@@ -96,11 +98,19 @@ pub fn set_ofname(job: &mut Job) -> StepResult {
     Ok(true)
 }
 
+/// A set_ofName step that finds no original file name: a warning, and the
+/// step goes on without OFNAME, so the runtime's validation refuses the
+/// file INVALID BAD_OFNAME and keeps it in stage/udf (in the reference the
+/// critical step stopped first and BAD_OFNAME was unreachable: issue 16 §4).
+pub fn no_ofname(job: &mut Job, code: &str, why: &str) -> StepResult {
+    job.warn(code, format!("{why}: the file will be refused as BAD_OFNAME"));
+    Ok(true)
+}
+
 /// OFNAME := OUTFILE + 4-digit FRAMENO + `.fits` (DEIMOS, ESI, HIRES, LRIS).
 pub fn set_ofname_outfile(job: &mut Job) -> StepResult {
     let (Some(outfile), Some(frameno)) = (job.hdr.raw_text("OUTFILE"), job.hdr.raw("FRAMENO").cloned()) else {
-        job.error("SET_OFNAME_ERROR", "OUTFILE or FRAMENO missing");
-        return Ok(false);
+        return no_ofname(job, "SET_OFNAME_ERROR", "OUTFILE or FRAMENO missing");
     };
     let n = crate::value::to_i64(&frameno)
         .ok_or_else(|| Fail::new(format!("FRAMENO {} is not an integer", to_text(&frameno))))?;

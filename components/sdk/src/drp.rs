@@ -5,8 +5,8 @@
 //! each goes under the level folder. No filesystem access here: paths are
 //! strings, the listing is the only view of the disk.
 //!
-//! Shared rules: files named `<KOAID><suffix>` in the DRP folder (NIRC2,
-//! OSIRIS, LRIS level 1) and PypeIt level 2 (DEIMOS, ESI, LRIS, MOSFIRE,
+//! Shared rules: files named `<KOAID><suffix>` in the DRP folder (NIRC2 and
+//! OSIRIS, levels 1 and 2) and PypeIt level 2 (DEIMOS, ESI, LRIS, MOSFIRE,
 //! NIRES; instruments.md §1.1). Reference defects fixed: a PypeIt file
 //! without `DET0` no longer slices at −1, and a source without
 //! `keck_<instr>` keeps its file name (not only its last character).

@@ -2,7 +2,7 @@
 //! rules can be unit-tested natively with a fixture; [`WasmHost`] forwards to
 //! the component's host imports.
 
-use crate::types::{Channel, Program, Region, ScheduleEntry, ServiceError, Staff, Stats, TwilightTimes};
+use crate::types::{Channel, PlanePick, Program, Region, ScheduleEntry, ServiceError, Staff, Stats, TwilightTimes};
 
 /// Streaming access to one image HDU.
 pub trait Rows {
@@ -17,6 +17,8 @@ pub trait Host {
     fn log(&self, level: u8, message: &str);
     fn image_stats(&self, hdu: u32, region: Option<Region>, saturate: Option<f64>) -> Result<Stats, String>;
     fn open_image(&self, hdu: u32) -> Result<Box<dyn Rows>, String>;
+    /// Statistics of one plane (or plane difference) of a 3-D image HDU.
+    fn plane_stats(&self, hdu: u32, pick: PlanePick) -> Result<Stats, String>;
     /// Pixels ≥ `threshold` (NPIXSAT, NLINEAR) without the other statistics.
     fn count_at_least(&self, hdu: u32, region: Option<Region>, threshold: f64) -> Result<u64, String> {
         self.image_stats(hdu, region, Some(threshold)).map(|s| s.saturated)
@@ -61,6 +63,9 @@ impl Host for WasmHost {
     }
     fn count_at_least(&self, hdu: u32, region: Option<Region>, threshold: f64) -> Result<u64, String> {
         crate::bindings::koa::dep::host::count_at_least(hdu, region, threshold)
+    }
+    fn plane_stats(&self, hdu: u32, pick: PlanePick) -> Result<Stats, String> {
+        crate::bindings::koa::dep::host::plane_stats(hdu, pick)
     }
     fn open_image(&self, hdu: u32) -> Result<Box<dyn Rows>, String> {
         crate::bindings::koa::dep::host::open_image(hdu).map(|i| Box::new(WasmRows(i)) as Box<dyn Rows>)

@@ -193,3 +193,31 @@ impl<'a> Job<'a> {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{FixtureHost, context, primary};
+
+    fn job<'a>(ctx: &'a Context, host: &'a FixtureHost) -> Job<'a> {
+        Job::new(ctx, vec![primary(vec![], 8, &[])], &[], host, Hooks::default())
+    }
+
+    /// Reference defect #19: an exception in a non-critical step became
+    /// CODE_ERROR, so a file whose data were archived ended ERROR. Here it is
+    /// a STEP_FAILED warning and the list goes on; in a critical step it
+    /// still stops the list with CODE_ERROR.
+    #[test]
+    fn an_exception_in_an_optional_step_is_a_warning() {
+        let (ctx, host) = (context("NIRES"), FixtureHost::default());
+        let mut j = job(&ctx, &host);
+        assert!(j.run_steps(&[opt("boom", |_| Err(Fail::new("exploded"))), crit("after", |_| Ok(true))]));
+        let ran: Vec<(&str, bool)> = j.steps.iter().map(|s| (s.name.as_str(), s.ok)).collect();
+        assert_eq!(ran, vec![("boom", false), ("after", true)]);
+        assert_eq!(j.diagnostics.iter().map(|d| (d.code.as_str(), d.severity)).collect::<Vec<_>>(), vec![("STEP_FAILED", Severity::Warn)]);
+        let mut j = job(&ctx, &host);
+        assert!(!j.run_steps(&[crit("boom", |_| Err(Fail::new("exploded"))), crit("after", |_| Ok(true))]));
+        assert_eq!(j.steps.len(), 1);
+        assert_eq!(j.diagnostics.iter().map(|d| (d.code.as_str(), d.severity)).collect::<Vec<_>>(), vec![("CODE_ERROR", Severity::Error)]);
+    }
+}

@@ -152,16 +152,32 @@ pub fn hundredths(utc: &crate::time::Utc, corrected: bool) -> String {
     }
 }
 
+/// The KOAID a header already carries (`set_koaid` keeps it, whatever the
+/// instrument's own `make_koaid`).
+pub fn existing(job: &Job) -> Option<Koaid> {
+    let id = job.hdr.raw_text("KOAID")?.trim().trim_end_matches(".fits").to_string();
+    let prefix = id.split('.').next().unwrap_or("").to_string();
+    Some(Koaid { id, prefix, preexisting: true })
+}
+
 /// Base `make_koaid` (§6): `<PREFIX>.<YYYYMMDD>.<SSSSS>.<HH>`.
 pub fn make_koaid(
     job: &mut Job,
     set_instr: fn(&mut Job) -> StepResult,
     prefix: fn(&mut Job) -> Result<Option<String>, Fail>,
 ) -> Result<Option<Koaid>, Fail> {
-    if let Some(existing) = job.hdr.raw_text("KOAID") {
-        let id = existing.trim().trim_end_matches(".fits").to_string();
-        let pfx = id.split('.').next().unwrap_or("").to_string();
-        return Ok(Some(Koaid { id, prefix: pfx, preexisting: true }));
+    make_koaid_with(job, set_instr, prefix, set_utc)
+}
+
+/// [`make_koaid`] with an instrument's own `set_utc` (KPF).
+pub fn make_koaid_with(
+    job: &mut Job,
+    set_instr: fn(&mut Job) -> StepResult,
+    prefix: fn(&mut Job) -> Result<Option<String>, Fail>,
+    set_utc: fn(&mut Job),
+) -> Result<Option<Koaid>, Fail> {
+    if let Some(k) = existing(job) {
+        return Ok(Some(k));
     }
     if !set_instr(job)? {
         return Ok(None);

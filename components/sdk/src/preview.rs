@@ -24,6 +24,7 @@ pub fn whole_tile(ext: u32, cols: u32, rows: u32) -> Tile {
         flip_y: false,
         x: 0,
         y: 0,
+        plane: None,
     }
 }
 
@@ -40,6 +41,7 @@ pub fn single(ext: usize, hdr: &Header, scaling: Scaling, quality: u8, suffix: &
         origin_lower: true,
         bin: 1,
         width: None,
+        height: None,
         quality,
         prefer_sibling: false,
     })
@@ -143,6 +145,7 @@ pub fn mosaic(hdr: &Header, spec: &MosaicSpec, suffix: &str) -> Result<Option<Pr
             flip_y: s.2 > s.3,
             x: x_in_row[r],
             y: if two_rows { r as u32 * row_height } else { 0 },
+            plane: None,
         });
         x_in_row[r] += keep;
     }
@@ -156,6 +159,7 @@ pub fn mosaic(hdr: &Header, spec: &MosaicSpec, suffix: &str) -> Result<Option<Pr
         origin_lower: true,
         bin: spec.bin,
         width: None,
+        height: None,
         quality: 92,
         prefer_sibling: false,
     }))

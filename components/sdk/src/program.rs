@@ -112,9 +112,9 @@ pub fn is_engineering(job: &mut Job) -> Result<bool, Fail> {
     if progname_is_engineering(&lower(job, "PROGNAME")) {
         return Ok(true);
     }
-    const OUTDIRS: [&str; 13] = [
+    const OUTDIRS: [&str; 15] = [
         "kpfeng", "kpfdev", "kcwieng", "kcwirun", "hireseng", "nspeceng", "nirc2eng", "dmoseng", "lriseng",
-        "esieng", "nireseng", "osiriseng", "moseng",
+        "esieng", "nireseng", "osiriseng", "moseng", "scaeng", "scadev",
     ];
     let outdir = lower(job, "OUTDIR");
     if OUTDIRS.iter().any(|s| outdir.contains(s)) {
@@ -441,6 +441,31 @@ mod tests {
         // split index B → second entry whatever the time
         assert_eq!(pick_schedule_entry(&e, 9.0, Some(2), false).as_deref(), Some("C222"));
         assert_eq!(pick_schedule_entry(&e[..1], 20.0, None, false).as_deref(), Some("C111"));
+    }
+
+    fn run_propint(cards: Vec<crate::types::Card>, host: &crate::testing::FixtureHost) -> (StepResult, Vec<(String, crate::types::Value)>) {
+        let ctx = crate::testing::context("NIRES");
+        let mut job = Job::new(&ctx, vec![crate::testing::primary(cards, 8, &[])], &[], host, crate::job::Hooks::default());
+        let r = set_propint(&mut job);
+        (r, job.extra.clone())
+    }
+
+    /// Reference defect #13: PROGID was upper-cased before anyone checked
+    /// that it was set (a crash on a missing PROGID).
+    #[test]
+    fn propint_checks_progid_before_using_it() {
+        use crate::testing::{FixtureHost, card, program};
+        use crate::types::Value;
+        let host = FixtureHost::default();
+        let (r, extra) = run_propint(vec![card("SEMESTER", "2024A")], &host);
+        assert!(matches!(&r, Err(Fail(m)) if m.contains("PROGID")), "{r:?}");
+        assert!(extra.is_empty());
+        // a lower-case program id is looked up upper-cased
+        let mut host = FixtureHost::default();
+        host.programs.insert("2024A_C272".into(), program("P", "I", "T", 12));
+        let (r, extra) = run_propint(vec![card("SEMESTER", "2024A"), card("PROGID", "c272")], &host);
+        assert!(matches!(r, Ok(true)), "{r:?}");
+        assert!(extra.contains(&("PROPINT".to_string(), Value::Int(12))), "{extra:?}");
     }
 
     #[test]

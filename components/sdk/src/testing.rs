@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use crate::host::{Host, Rows};
 use crate::types::{
-    Card, Channel, Context, Hdu, HduKind, Program, Region, ScheduleEntry, ServiceError, Staff, Stats, TwilightTimes,
+    Card, Channel, Context, Hdu, HduKind, PlanePick, Program, Region, ScheduleEntry, ServiceError, Staff, Stats, TwilightTimes,
     Value,
 };
 
@@ -22,7 +22,8 @@ pub struct FixtureHost {
     /// When set, the twilight service fails (HTTP error) with this text.
     pub twilight_fails: Option<String>,
     pub weather: Option<Vec<Channel>>,
-    /// Pixels per HDU: (columns, rows, row-major data).
+    /// Pixels per HDU: (columns, rows, row-major data); data longer than
+    /// columns × rows holds further planes of a cube, one after another.
     pub images: BTreeMap<u32, (u32, u32, Vec<f32>)>,
     pub koaids: BTreeMap<String, String>,
     pub logs: RefCell<Vec<String>>,
@@ -98,6 +99,18 @@ impl Host for FixtureHost {
             }
         }
         Ok(compute_stats(&sel, saturate))
+    }
+    fn plane_stats(&self, hdu: u32, pick: PlanePick) -> Result<Stats, String> {
+        let (cols, rows, data) = self.images.get(&hdu).ok_or_else(|| format!("no pixels for HDU {hdu}"))?;
+        let n = (*cols * *rows) as usize;
+        let plane = |k: u32| data.get(k as usize * n..(k as usize + 1) * n).ok_or_else(|| format!("HDU {hdu} has no plane {k}"));
+        let a = plane(pick.plane)?;
+        let values: Vec<f32> = match pick.minus {
+            Some(m) => a.iter().zip(plane(m)?).map(|(x, y)| (*x as f64 - *y as f64) as f32).collect(),
+            None => a.to_vec(),
+        };
+        self.calls.borrow_mut().push(format!("plane-stats {hdu} {} {:?}", pick.plane, pick.minus));
+        Ok(compute_stats(&values, None))
     }
     fn open_image(&self, hdu: u32) -> Result<Box<dyn Rows>, String> {
         let (cols, rows, data) = self.images.get(&hdu).ok_or_else(|| format!("no pixels for HDU {hdu}"))?;

@@ -73,6 +73,7 @@ fn plan(p: &Preview) -> Plan {
         origin_lower: p.origin_lower,
         bin: p.bin,
         width: p.width,
+        height: p.height,
         quality: p.quality,
     }
 }

@@ -464,6 +464,22 @@ impl Db {
         Ok(())
     }
 
+    /// Release the KOAID of a failed row (ERROR or INVALID) for a job with
+    /// the same content, which takes it over: one exposure never holds two
+    /// KOAIDs. The row's message says where its KOAID went. Returns whether
+    /// the row still held it.
+    pub async fn release_koaid(&self, from: i64, koaid: &str, to: i64) -> DbResult<bool> {
+        let note = format!("KOAID {koaid} taken over by job {to} (same content)");
+        let n = execute!(
+            self,
+            "UPDATE koa_status SET koaid = NULL, status_message = ? WHERE id = ? AND koaid = ? AND status IN ('ERROR', 'INVALID')",
+            note,
+            from,
+            koaid
+        )?;
+        Ok(n == 1)
+    }
+
     /// Start a transfer: `xfr_start_time` set and status TRANSFERRING, only
     /// when no transfer of this row has started (one statement, so two
     /// workers cannot both start it). Returns whether it started.

@@ -904,11 +904,25 @@ impl Image {
     }
 
     /// Read the whole first plane into memory.
-    pub fn load(mut self) -> Result<Loaded, PixelError> {
-        let (cols, rows) = (self.geometry.cols, self.geometry.rows);
-        let mut data = vec![0f32; (cols * rows) as usize];
-        self.reader.read_f32(self.hdu, 0, &mut data)?;
-        Ok(Loaded { cols, rows, integer: self.integer, data: std::sync::Arc::new(data) })
+    pub fn load(self) -> Result<Loaded, PixelError> {
+        self.load_plane(0)
+    }
+
+    /// Read plane `k` (NAXIS3.. flattened, counted from 0) into memory.
+    pub fn load_plane(mut self, k: u64) -> Result<Loaded, PixelError> {
+        let g = self.geometry;
+        if k >= g.planes.max(1) {
+            return Err(PixelError {
+                status: 0,
+                text: format!("no plane {k}"),
+                path: self.reader.path.clone(),
+                context: format!("HDU {} has {} plane(s)", self.hdu, g.planes),
+            });
+        }
+        let n = g.cols * g.rows;
+        let mut data = vec![0f32; n as usize];
+        self.reader.read_f32(self.hdu, k * n, &mut data)?;
+        Ok(Loaded { cols: g.cols, rows: g.rows, integer: self.integer, data: std::sync::Arc::new(data) })
     }
 }
 
@@ -955,6 +969,16 @@ pub struct Loaded {
     rows: u64,
     integer: bool,
     data: std::sync::Arc<Vec<f32>>,
+}
+
+impl Loaded {
+    /// `self − other` pixel by pixel, in double precision (so unsigned data
+    /// never wraps: SCALES defect S4); both planes of one HDU.
+    pub fn minus(&self, other: &Loaded) -> Loaded {
+        debug_assert_eq!((self.cols, self.rows), (other.cols, other.rows));
+        let data = self.data.iter().zip(other.data.iter()).map(|(a, b)| (*a as f64 - *b as f64) as f32).collect();
+        Loaded { cols: self.cols, rows: self.rows, integer: self.integer && other.integer, data: std::sync::Arc::new(data) }
+    }
 }
 
 impl Pixels for Loaded {

@@ -3,7 +3,11 @@
 //! DUPLICATE_FILE, nothing written; MD5s compared as the reference compares
 //! the stage copy with the new file);
 //! a different file whose KOAID is taken gets the next free KOAID (the
-//! hundredths are advanced) with a DUPLICATE_KOAID warning. The KOAID is
+//! hundredths are advanced) with a DUPLICATE_KOAID warning. The same
+//! content held by a failed row (ERROR, INVALID: a re-broadcast, a CLI run
+//! without --reprocess, `reconcile --enqueue` after TRANSFER_ERROR) is taken
+//! over — the failed row gives its KOAID up — so one exposure never holds
+//! two KOAIDs (issue 16 §1). The KOAID is
 //! claimed through the unique (level, koaid) index, so concurrent jobs
 //! cannot both take it.
 
@@ -91,6 +95,17 @@ impl Job<'_> {
             };
             if let Some(other) = taken {
                 let archived = !matches!(other.status.as_str(), "INVALID" | "ERROR");
+                if !archived && self.same_content(&other)? {
+                    match self.a.block(self.a.db.release_koaid(other.id, &candidate, self.id)) {
+                        Ok(released) => {
+                            if released {
+                                self.log.info(&format!("KOAID {candidate} taken over from job {} ({}, {}): same content", other.id, other.status, other.ofname));
+                            }
+                            continue; // claim it (or see who holds it now)
+                        }
+                        Err(e) => return Err(self.stop(Severity::Error, "QUERY_ERROR", "dedupe", e.to_string())),
+                    }
+                }
                 if !self.opts.reprocess && archived && self.same_content(&other)? {
                     self.duplicate_of = Some(other.id);
                     return Err(self.stop(

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use crate::db::Db;
 use crate::fits::pixels::{Direct, Image, Loaded, Pixels, Rect};
 use crate::sandbox::JobHost;
-use crate::sandbox::bindings::types::{Channel, Program, Region, ScheduleEntry, ServiceError, Staff, Stats, TwilightTimes};
+use crate::sandbox::bindings::types::{Channel, PlanePick, Program, Region, ScheduleEntry, ServiceError, Staff, Stats, TwilightTimes};
 use crate::services::Services;
 
 /// Log lines of a job (written to `<KOAID>.log` at the end).
@@ -62,6 +62,8 @@ pub struct PipelineHost {
     /// Images small enough to keep decoded in memory, shared by the
     /// statistics and the previews (one cfitsio read per HDU).
     loaded: Mutex<BTreeMap<u32, Loaded>>,
+    /// Planes and plane differences of cubes, by (hdu, plane, minus).
+    planes: Mutex<BTreeMap<(u32, u32, Option<u32>), Loaded>>,
 }
 
 /// Images up to this many pixels are decoded once and kept (32 MiB of f32).
@@ -75,7 +77,7 @@ impl PipelineHost {
         log: JobLog,
         db: Option<(Db, tokio::runtime::Handle)>,
     ) -> Self {
-        PipelineHost { pixels_path, hdus, services, log, db, cache: Mutex::new(Vec::new()), loaded: Mutex::new(BTreeMap::new()) }
+        PipelineHost { pixels_path, hdus, services, log, db, cache: Mutex::new(Vec::new()), loaded: Mutex::new(BTreeMap::new()), planes: Mutex::new(BTreeMap::new()) }
     }
 
     /// The pixels of an HDU: from memory when small, else streamed from disk.
@@ -110,6 +112,32 @@ impl PipelineHost {
     }
 }
 
+impl PipelineHost {
+    /// One plane of a cube, or the difference of two, decoded into memory
+    /// once (the statistics and every preview strip share it).
+    fn plane(&self, hdu: u32, pick: PlanePick) -> Result<Loaded, String> {
+        let h = self.hdus.get(hdu as usize).ok_or_else(|| format!("no HDU {hdu}"))?;
+        if !h.has_image {
+            return Err(format!("HDU {hdu} has no image data"));
+        }
+        let key = (hdu, pick.plane, pick.minus);
+        let mut planes = self.planes.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(l) = planes.get(&key) {
+            return Ok(l.clone());
+        }
+        let read = |k: u32| {
+            Image::open(&self.pixels_path, hdu as usize, h.integer).and_then(|i| i.load_plane(k as u64)).map_err(|e| e.to_string())
+        };
+        let first = read(pick.plane)?;
+        let l = match pick.minus {
+            Some(m) => first.minus(&read(m)?),
+            None => first,
+        };
+        planes.insert(key, l.clone());
+        Ok(l)
+    }
+}
+
 impl JobHost for PipelineHost {
     fn log(&self, level: u8, message: &str) {
         match level {
@@ -132,23 +160,17 @@ impl JobHost for PipelineHost {
             };
             return Ok(s);
         }
-        let s = img.stats(rect, saturate).map_err(|e| e.to_string())?;
-        let out = Stats {
-            count: s.count,
-            finite: s.finite,
-            mean: s.mean,
-            median: s.median,
-            std: s.std,
-            min: s.min,
-            max: s.max,
-            saturated: s.saturated,
-        };
+        let out = crate::sandbox::wit_stats(img.stats(rect, saturate).map_err(|e| e.to_string())?);
         self.cache.lock().unwrap_or_else(|e| e.into_inner()).push((key, out));
         Ok(out)
     }
 
     fn open_image(&self, hdu: u32) -> Result<Box<dyn Pixels>, String> {
         self.image(hdu)
+    }
+
+    fn open_plane(&self, hdu: u32, pick: PlanePick) -> Result<Box<dyn Pixels>, String> {
+        self.plane(hdu, pick).map(|l| Box::new(l) as Box<dyn Pixels>)
     }
 
     fn program_info(&self, semid: &str) -> Result<Program, ServiceError> {

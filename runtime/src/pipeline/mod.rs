@@ -27,6 +27,7 @@ mod load;
 mod preview;
 mod publish;
 mod record;
+mod run_drp;
 mod tables;
 mod transfer;
 mod validate;
@@ -336,6 +337,7 @@ impl<'a> Job<'a> {
         self.timed("write", Self::step_write)?;
         self.timed("preview", Self::step_preview)?;
         self.timed("tables", Self::step_tables)?;
+        self.timed("run_drp", Self::step_run_drp)?;
         self.timed("publish", Self::step_publish)?;
         self.timed("transfer", Self::step_transfer)?;
         self.timed("koapi", Self::step_koapi)?;

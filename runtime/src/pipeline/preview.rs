@@ -44,7 +44,16 @@ fn render_all(sandbox: &Sandbox, host: &PipelineHost, plans: Vec<Preview>, strip
 
 /// The host images of a plan's tiles.
 fn images(host: &PipelineHost, plan: &Preview) -> Result<Vec<ImageRes>, String> {
-    plan.tiles.iter().map(|t| host.open_image(t.hdu).map(ImageRes).map_err(|e| format!("HDU {}: {e}", t.hdu))).collect()
+    plan.tiles
+        .iter()
+        .map(|t| {
+            let img = match t.plane {
+                Some(pick) => host.open_plane(t.hdu, pick),
+                None => host.open_image(t.hdu),
+            };
+            img.map(ImageRes).map_err(|e| format!("HDU {}: {e}", t.hdu))
+        })
+        .collect()
 }
 
 fn called<T>(r: Result<Result<T, String>, ComponentFailure>) -> Result<T, String> {

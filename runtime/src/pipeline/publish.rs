@@ -146,7 +146,7 @@ impl Job<'_> {
         // follow-up rows (DEIMOS RTI level 1), not when reprocessing
         if !self.opts.reprocess {
             // the level-1 product travels like its level-0 file
-            let transfer = self.opts.transfer.unwrap_or(self.row.as_ref().is_some_and(|r| r.transfer != 0));
+            let transfer = self.will_transfer();
             for f in self.followups.clone() {
                 let Followup::QueueLevel((level, service)) = f;
                 let stage = lev0.join(format!("{koaid}.fits")).display().to_string();

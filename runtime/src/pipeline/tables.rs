@@ -1,7 +1,11 @@
 //! Step `tables` (spec §13, §15): the metadata table from the KOA keyword
 //! table and the written lev-0 primary header (re-read from disk) plus extra
-//! metadata; one extension table per named table HDU (not KCWI). Without a
-//! keyword table the step warns METADATA_SCHEMA_MISSING and the rest goes on.
+//! metadata; one extension table per named table HDU (not KCWI). The
+//! metadata table is required wherever products leave the machine (the
+//! reference's create_meta is critical): a job that will transfer without a
+//! readable keyword table ends ERROR METADATA_SCHEMA_MISSING, nothing
+//! shipped. A local run without one warns; with `archive.metadata = false`
+//! the job says once that metadata is off.
 
 use super::{Job, Pending, Severity, StepResult, hvalue};
 use crate::fits::{self, HValue, HduKind};
@@ -38,17 +42,39 @@ impl Job<'_> {
         Some(format!("{}_{}", get("SEMESTER")?, get("PROGID")?))
     }
 
+    /// Whether this job's products will be transferred.
+    pub(super) fn will_transfer(&self) -> bool {
+        self.opts.transfer.unwrap_or(self.row.as_ref().is_some_and(|r| r.transfer != 0))
+    }
+
+    /// No metadata table can be written: fatal when the products will be
+    /// transferred, else a warning.
+    fn no_keyword_table(&mut self, why: String) -> StepResult {
+        if self.will_transfer() {
+            return Err(self.stop(
+                Severity::Error,
+                "METADATA_SCHEMA_MISSING",
+                "tables",
+                format!("{why}; products are not transferred without a metadata table"),
+            ));
+        }
+        self.diag(Severity::Warn, "METADATA_SCHEMA_MISSING", "tables", format!("{why}; metadata table not written"));
+        Ok(())
+    }
+
     pub(super) fn step_tables(&mut self) -> StepResult {
         self.finish_write()?;
         let koaid = self.koaid.clone().expect("koaid");
-        match self.a.keyword_table(&self.instrument) {
-            None => self.diag(
-                Severity::Warn,
-                "METADATA_SCHEMA_MISSING",
-                "tables",
-                "no keyword-table directory configured (archive.keyword_tables); metadata table not written",
-            ),
-            Some(Err(e)) => self.diag(Severity::Warn, "METADATA_SCHEMA_MISSING", "tables", e),
+        let table = if self.a.cfg.archive.metadata { self.a.keyword_table(&self.instrument) } else { None };
+        match table {
+            None if !self.a.cfg.archive.metadata => {
+                if self.will_transfer() {
+                    return self.no_keyword_table("metadata tables are off (archive.metadata = false)".into());
+                }
+                self.log.info("metadata tables are off (archive.metadata = false): no metadata table for this file");
+            }
+            None => self.no_keyword_table("no keyword-table directory configured (archive.keyword_tables)".into())?,
+            Some(Err(e)) => self.no_keyword_table(e)?,
             Some(Ok(table)) => {
                 let lev0_tmp = self.pending[0].tmp.clone();
                 let header = match fits::load(&lev0_tmp) {

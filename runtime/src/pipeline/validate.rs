@@ -10,9 +10,11 @@ use std::path::Path;
 use super::{Job, Severity, StepResult};
 use crate::fits::HValue;
 
-/// Path components that mark files never to archive, and a path fragment.
-const REJECT_COMPONENTS: [&str; 4] = ["mira", "savier-protected", "subtracted", "idf"];
-const REJECT_FRAGMENTS: [&str; 1] = ["SPEC/ORP"];
+/// Path components that mark files never to archive, and path fragments:
+/// `/subtracted` as the reference has it, so any folder or file whose name
+/// starts with it (`subtracted_frames/`, `subtracted_0001.fits`) is refused.
+const REJECT_COMPONENTS: [&str; 3] = ["mira", "savier-protected", "idf"];
+const REJECT_FRAGMENTS: [&str; 2] = ["SPEC/ORP", "/subtracted"];
 
 /// Why a path is rejected, if it is.
 pub fn path_reject(path: &str) -> Option<String> {
@@ -83,6 +85,11 @@ mod tests {
         assert!(path_reject("/s/sdata1500/nires9/2019jun15/s190615_0020.fits").is_none());
         assert!(path_reject("/s/sdata/admiral/a.fits").is_none(), "'mira' inside a name is fine");
         assert!(path_reject("/s/sdata/kidfoo/a.fits").is_none(), "'idf' inside a name is fine");
+        // the reference's `/subtracted` is a fragment: names that start with it
+        for p in ["/s/sdata/x/subtracted/a.fits", "/s/sdata/x/subtracted_frames/a.fits", "/s/sdata/x/subtracted_0001.fits"] {
+            assert!(path_reject(p).is_some(), "{p}");
+        }
+        assert!(path_reject("/s/sdata/x/bg_subtracted.fits").is_none(), "not after a /");
     }
 
     #[test]

@@ -284,7 +284,7 @@ pub fn write_demo_inputs(dir: &Path, size: super::frames::Size) -> anyhow::Resul
 /// Services answering for the demo frames (programs, staff, twilight, schedule).
 pub fn services() -> Fixture {
     let mut f = Fixture::default();
-    f.telescopes = Some([("NIRES".to_string(), 2u8), ("KCWI".into(), 2), ("DEIMOS".into(), 2), ("ESI".into(), 2), ("NIRC2".into(), 2), ("NIRSPEC".into(), 2), ("OSIRIS".into(), 1), ("HIRES".into(), 1), ("LRIS".into(), 1), ("MOSFIRE".into(), 1), ("KPF".into(), 1)].into_iter().collect());
+    f.telescopes = Some([("NIRES".to_string(), 2u8), ("KCWI".into(), 2), ("DEIMOS".into(), 2), ("ESI".into(), 2), ("NIRC2".into(), 2), ("NIRSPEC".into(), 2), ("OSIRIS".into(), 1), ("HIRES".into(), 1), ("LRIS".into(), 1), ("MOSFIRE".into(), 1), ("KPF".into(), 1), ("SCALES".into(), 2)].into_iter().collect());
     let prog = |pi: &str, inst: &str, title: &str| Program {
         pi: Some(pi.into()),
         institution: Some(inst.into()),

@@ -19,8 +19,8 @@ pub enum Size {
 }
 
 /// Every instrument with a generator.
-pub const INSTRUMENTS: [&str; 12] =
-    ["DEIMOS", "ESI", "GUIDER", "HIRES", "KCWI", "KPF", "LRIS", "MOSFIRE", "NIRC2", "NIRES", "NIRSPEC", "OSIRIS"];
+pub const INSTRUMENTS: [&str; 13] =
+    ["DEIMOS", "ESI", "GUIDER", "HIRES", "KCWI", "KPF", "LRIS", "MOSFIRE", "NIRC2", "NIRES", "NIRSPEC", "OSIRIS", "SCALES"];
 
 /// xorshift64*: fast, deterministic noise.
 struct Rng(u64);
@@ -216,6 +216,9 @@ fn instrument_frame(instrument: &str, size: Size, n: u32) -> Option<(String, Fra
         "NIRC2" => nirc2(size, &obs, seed),
         "NIRSPEC" => nirspec(size, &obs, seed),
         "OSIRIS" => osiris(size, &obs, seed),
+        "SCALES" | "SCALES-IFS" => scales(size, &obs, seed, Scales::Ifs),
+        "SCALES-IM" => scales(size, &obs, seed, Scales::Imager),
+        "SCALES-QRAMP" => scales(size, &obs, seed, Scales::Qramp),
         _ => return None,
     })
 }
@@ -694,6 +697,105 @@ pub const DAMAGES: [Damage; 9] = [
 ];
 
 /// Damaged bytes of a frame.
+/// The SCALES files: an up-the-ramp cube of the IFS or the imager, or the
+/// 2-D ramp fit (`_qramp`) the quick-look writes next to an IFS cube.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scales {
+    Ifs,
+    Imager,
+    Qramp,
+}
+
+/// A SCALES frame (H2RG, 2048 × 2048): reads × rows × columns of uint16
+/// (BZERO 32768) — a fixed bias pattern in the first read, signal
+/// accumulating up the ramp, read noise, so the last read minus the first
+/// is the sky, with negative differences where there is no signal — or the
+/// float32 slope image of a ramp fit. Real cubes hold up to ~52 reads; the
+/// sample has 4 (3 small) to keep the demo quick. Header keywords and
+/// values after the examples of KOA_SCALES_Keyword_Table.txt.
+fn scales(size: Size, obs: &Obs, seed: u64, kind: Scales) -> (String, Frame) {
+    let (side, reads) = match size {
+        Size::Full => (2048, 4),
+        Size::Small => (64, 3),
+    };
+    let ifs = kind != Scales::Imager;
+    let number = 5342 + obs.frame;
+    let prefix = if ifs { "ss" } else { "si" };
+    let folder = if ifs { "IFS" } else { "IM" };
+    let stem = format!("{prefix}{}_{number:05}", obs.yymmdd());
+    let name = if kind == Scales::Qramp { format!("{stem}_qramp.fits") } else { format!("{stem}.fits") };
+    let mut p = common(2, obs, seed, "ENG", &format!("/data20/CD5/{folder}"));
+    p.retain(|c| c.key != "UTC" && c.key != "PROGNAME");
+    p.extend([
+        text("INSTRUME", "scales"),
+        text("CAMERA", if ifs { "IFS" } else { "IM" }),
+        text("UT", &obs.utc),
+        text("PROGNAM", "ENG"),
+        text("OFNAME", &format!("/data20/CD5/{folder}/{name}")),
+        text("OUTDIR", &format!("/data20/CD5/{folder}")),
+        int("OBSNUM", number as i64),
+        int("FRAMENO", number as i64),
+        text("IMTYPE", "object"),
+        text("IMTYPE_I", "None"),
+        text("IMTYPE_S", "None"),
+        text("OBSMODE", if ifs { "IFS Spectrograph" } else { "Imager" }),
+        text("FILTER", if ifs { "K" } else { "Kp" }),
+        text("MODSLNAM", if ifs { "MedRes" } else { "Imager" }),
+        int("MODSLORD", 1),
+        text("LENSLNAM", "MedRes"),
+        text("DSPRSNAM", "M-grating"),
+        text("LYOTNAM", "Open"),
+        text("CSLIDNAM", "Pupil"),
+        text("IFSFWNAM", "Unknown"),
+        text("IMGFWNAM", "Open"),
+        text("ACQMODE", "UTR"),
+        text("ASIC-FW", "Standard_IFS_Fast_Gain9_5MHz.mcd"),
+        text("MACIE-FW", "MACIE_Registers_Fast_Cryo.mrf"),
+        text("MCLOCK", "9.0 MHz"),
+        text("PCLOCK", "1.8 MHz"),
+        int("NREADS", reads as i64),
+        int("NGROUPS", 1),
+        int("NRAMPS", 1),
+        int("NRESETS", 0),
+        int("NDROPS", 0),
+        float("ITIME", 0.5825422222222222),
+        float("EXPTIME", 30.0),
+        float("REXPTIME", 30.292195555555555),
+        text("DATE-BEG", &format!("{}T{}", obs.date, obs.utc)),
+        float("MJD", 60384.34808),
+        text("STATEID", "Open_K_Unknown_Imager-Flat_Fast 1.0s 12-bit_MedRes_Mirror_Unknown_Unknown_Unknown"),
+        text("STATENAM", "<undef>"),
+        logical("STOPPED", false),
+        logical("TESTMODE", false),
+        text("THISEXT", "quicklook"),
+        float("PRES1", 7.37e-06),
+        float("IMGDET1", 37.497),
+        float("IMGDET2", 37.427),
+        text("HEART_01", "Heartbeat active"),
+    ]);
+    p.extend(telemetry("SCTMP", 90, seed));
+    let flux = sky(side, side, 400.0, seed);
+    let mut rng = Rng::new(seed ^ 0x5CA1E5);
+    let hdu = if kind == Scales::Qramp {
+        let mut cards = image_cards(true, -32, &[side as u64, side as u64]);
+        cards.extend(p);
+        FrameHdu { cards, data: Data::F32(flux.iter().map(|f| f / 30.0).collect()) }
+    } else {
+        let bias: Vec<f32> = (0..side * side).map(|i| 9000.0 + ((i * 2654435761) % 4096) as f32).collect();
+        let mut px = Vec::with_capacity(side * side * reads);
+        for k in 0..reads {
+            let t = k as f32 / (reads - 1) as f32;
+            px.extend(bias.iter().zip(&flux).map(|(b, f)| (b + t * (f - 400.0) + rng.noise() * 12.0).clamp(0.0, 65535.0) as u16));
+        }
+        let mut cards = image_cards(true, 16, &[side as u64, side as u64, reads as u64]);
+        cards.insert(7, float("BZERO", 32768.0));
+        cards.insert(8, float("BSCALE", 1.0));
+        cards.extend(p);
+        FrameHdu { cards, data: Data::U16(px) }
+    };
+    (name, Frame { hdus: vec![hdu] })
+}
+
 pub fn damaged(frame: &Frame, damage: Damage) -> Vec<u8> {
     let mut f = frame.clone();
     match damage {

@@ -9,7 +9,7 @@ use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bindings::instrument::koa::dep::{host as wit_host, pixels};
-use super::bindings::types::{self, Program, Region, ScheduleEntry, ServiceError, Staff, Stats, TwilightTimes};
+use super::bindings::types::{self, PlanePick, Program, Region, ScheduleEntry, ServiceError, Staff, Stats, TwilightTimes};
 use crate::fits::pixels::{Pixels, Rect};
 
 /// What the `host` imports need for one job: logging, pixels of the job's
@@ -18,6 +18,8 @@ pub trait JobHost: Send + Sync {
     fn log(&self, level: u8, message: &str);
     fn image_stats(&self, hdu: u32, region: Option<Region>, saturate: Option<f64>) -> Result<Stats, String>;
     fn open_image(&self, hdu: u32) -> Result<Box<dyn Pixels>, String>;
+    /// One plane (or plane difference) of a 3-D image HDU.
+    fn open_plane(&self, hdu: u32, pick: PlanePick) -> Result<Box<dyn Pixels>, String>;
     fn program_info(&self, semid: &str) -> Result<Program, ServiceError>;
     fn schedule(&self, hst_date: &str, telnr: Option<u8>, instrument: &str) -> Result<Vec<ScheduleEntry>, ServiceError>;
     fn night_staff(&self, hst_date: &str, telnr: u8) -> Result<Vec<Staff>, ServiceError>;
@@ -25,6 +27,11 @@ pub trait JobHost: Send + Sync {
     fn weather(&self, telnr: u8, from_utc: &str, to_utc: &str) -> Result<Vec<types::Channel>, ServiceError>;
     fn telescope_number(&self, instrument: &str) -> Result<u8, ServiceError>;
     fn koaid_for_file(&self, ofname: &str) -> Result<Option<String>, ServiceError>;
+}
+
+/// The WIT record of the host's statistics.
+pub fn wit_stats(s: crate::fits::pixels::Stats) -> Stats {
+    Stats { count: s.count, finite: s.finite, mean: s.mean, median: s.median, std: s.std, min: s.min, max: s.max, saturated: s.saturated }
 }
 
 /// Memory cap for one store; remembers that it was hit.
@@ -249,6 +256,13 @@ impl wit_host::Host for HostState {
         self.hosted(|s| {
             let mut img = s.job()?.open_image(hdu)?;
             img.count_at_least(region.map(rect), threshold).map_err(|e| e.to_string())
+        })
+    }
+
+    fn plane_stats(&mut self, hdu: u32, pick: PlanePick) -> Result<Stats, String> {
+        self.hosted(|s| {
+            let mut img = s.job()?.open_plane(hdu, pick)?;
+            img.stats(None, None).map(wit_stats).map_err(|e| e.to_string())
         })
     }
 

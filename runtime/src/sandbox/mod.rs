@@ -24,7 +24,7 @@ use std::time::Duration;
 use wasmtime::component::{Component, Linker, Resource};
 use wasmtime::{Config, Engine, Store, Trap};
 
-pub use host::{HostState, ImageRes, JobHost};
+pub use host::{HostState, ImageRes, JobHost, wit_stats};
 pub use registry::{ComponentInfo, Registry, builtin_components};
 
 /// Generated host bindings of wit/koa-dep.wit.

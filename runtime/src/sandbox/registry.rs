@@ -158,7 +158,7 @@ impl Registry {
 }
 
 /// The koa:dep package version a component was built against (from the
-/// interface names embedded in its binary, e.g. `koa:dep/types@0.3.0`).
+/// interface names embedded in its binary, e.g. `koa:dep/types@0.4.0`).
 pub fn wit_version(wasm: &[u8]) -> Option<String> {
     let needle = b"koa:dep/";
     let pos = wasm.windows(needle.len()).position(|w| w == needle)?;

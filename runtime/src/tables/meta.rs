@@ -399,6 +399,28 @@ mod tests {
         assert_eq!(lines[4].len() + 1, lines[0].len());
     }
 
+    /// Reference defect #32: the existence check named the wrong keyword.
+    /// Each DEV warning names the keyword it is about.
+    #[test]
+    fn existence_warnings_name_their_keyword() {
+        let t = table("WANTED\tW\tX\tchar\t\t\t8\tN\tY\tN\t\t\t\t\t\t\tY\r\nOTHER\tO\tX\tchar\t\t\t8\tY\tY\tN\t\t\t\t\t\t\tY\r\n");
+        let h = vec![
+            card("KOAID", HValue::Text("X.fits".into())),
+            card("OTHER", HValue::Text("o".into())),
+            card("STRANGER", HValue::Text("s".into())),
+        ];
+        let mut cx_warnings = Vec::new();
+        // WANTED is required: build fails, but first the DEV check names it
+        let err = build(&t, &h, &[], &[], true).err().expect("WANTED is required");
+        assert!(err.to_string().contains("WANTED"), "{err}");
+        let t = table("WANTED\tW\tX\tchar\t\t\t8\tY\tY\tN\t\t\t\t\t\t\tY\r\nOTHER\tO\tX\tchar\t\t\t8\tY\tY\tN\t\t\t\t\t\t\tY\r\n");
+        let m = build(&t, &h, &[], &[], true).unwrap();
+        for w in &m.warnings {
+            cx_warnings.push((w.code, w.message.clone()));
+        }
+        assert_eq!(cx_warnings, vec![("MD_KEYWORD_FORMAT_UNDEFINED", "STRANGER".to_string())], "only the header keyword the table lacks, by name");
+    }
+
     #[test]
     fn nulls_not_allowed_fail_the_step() {
         let t = table("NEED\tN\tX\tchar\t\t\t8\tN\tY\tN\t\t\t\t\t\t\tY\r\n");

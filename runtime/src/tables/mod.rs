@@ -55,14 +55,18 @@ pub fn ext_table_name(koaid: &str, index: usize, extname: &str) -> String {
 
 /// Whether a product file belongs to a KOAID (spec §5.5/§14): the name
 /// contains the KOAID literally (reference defect #29: it was a regex);
-/// logs, header diffs and hidden temporaries are excluded, `_unp` files
-/// belong only to `_unp` KOAIDs.
+/// logs, header diffs and hidden temporaries are excluded, and a name
+/// where the KOAID goes on with a sibling's suffix (NIRC2 `_unp`, SCALES
+/// `_qramp`: another KOAID with the same base) belongs to that sibling
+/// only (SCALES defect S3).
 pub fn belongs_to(koaid: &str, path: &Path) -> bool {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    if name.starts_with('.') || name.ends_with(".log") || name.ends_with(".diff.json") || name.ends_with(".xfr.table") || !name.contains(koaid) {
+    if name.starts_with('.') || name.ends_with(".log") || name.ends_with(".diff.json") || name.ends_with(".xfr.table") {
         return false;
     }
-    koaid.contains("_unp") || !path.to_string_lossy().contains("_unp")
+    let Some(at) = name.find(koaid) else { return false };
+    let rest = &name[at + koaid.len()..];
+    !crate::paths::KOAID_SUFFIXES.iter().any(|s| rest.starts_with(s))
 }
 
 /// Files of a KOAID below `dir` (recursive, links not followed), sorted by
@@ -135,6 +139,16 @@ mod tests {
         assert!(!belongs_to(k, Path::new("/x/NRX20190615.12571.36.fits")), "dots are literal");
         assert!(!belongs_to(k, Path::new("/x/NR.20190615.12571.36_unp.fits")));
         assert!(belongs_to("N2.1_unp", Path::new("/x/N2.1_unp.fits")));
+        // SCALES: a raw cube and its ramp fit share the base KOAID (S3)
+        let raw = "SS.20260605.62983.38";
+        let qramp = "SS.20260605.62983.38_qramp";
+        for ext in ["fits", "jpg", "metadata.table", "ext1.RAMP.tbl"] {
+            assert!(!belongs_to(raw, Path::new(&format!("/x/{qramp}.{ext}"))), "{ext}");
+            assert!(belongs_to(qramp, Path::new(&format!("/x/{qramp}.{ext}"))), "{ext}");
+            assert!(belongs_to(raw, Path::new(&format!("/x/{raw}.{ext}"))), "{ext}");
+            assert!(!belongs_to(qramp, Path::new(&format!("/x/{raw}.{ext}"))), "{ext}");
+        }
+        assert!(belongs_to(raw, Path::new(&format!("/x/{raw}_L0.jpg"))), "a preview suffix is not a sibling");
         assert!(!belongs_to(k, Path::new("/x/.NR.20190615.12571.36.fits.tmp")));
         assert!(!belongs_to(k, Path::new("/x/NR.20190615.12571.36.diff.json")));
     }
