@@ -33,7 +33,7 @@ fn nires_telescope(s: &Scratch) -> koa_dep::config::Config {
 }
 
 /// Codes a file may end with when archived as it is.
-const RAW_OUTCOMES: [&str; 4] = ["KOAID_CREATE_FAIL", "UNREADABLE_FITS", "BAD_OFNAME", "CORRUPTED_HDU"];
+const RAW_OUTCOMES: [&str; 5] = ["KOAID_CREATE_FAIL", "UNREADABLE_FITS", "BAD_OFNAME", "MISMATCHED_FILENAME", "CORRUPTED_HDU"];
 
 #[test]
 fn every_file_as_it_is_ends_with_a_specific_code() {
@@ -50,7 +50,7 @@ fn every_file_as_it_is_ends_with_a_specific_code() {
         let row = rt.block_on(a.db.get(r.id)).unwrap().unwrap();
         assert_eq!(row.status, r.status.as_str(), "{name}");
         assert_eq!(row.status_code.as_deref(), Some(code.as_str()), "{name}");
-        let invalid = matches!(code.as_str(), "UNREADABLE_FITS" | "CORRUPTED_HDU" | "BAD_OFNAME");
+        let invalid = matches!(code.as_str(), "UNREADABLE_FITS" | "CORRUPTED_HDU" | "BAD_OFNAME" | "MISMATCHED_FILENAME");
         assert_eq!(r.status == Status::Invalid, invalid, "{name}: {code}");
         let all = codes(&r);
         match name.as_str() {

@@ -70,9 +70,9 @@ fn ifs_imager_and_ramp_fit_are_archived_with_the_keyword_table() {
     assert_eq!(columns.len(), 244, "the table's metadata columns");
     // (sample, prefix, suffix, WAVEBLUE, WAVECNTR, WAVERED, SPECRES, scale)
     let cases = [
-        ("SCALES-IFS", "SS", "", "2.0", "2.2", "2.4", "6000", "0.02"),
+        ("SCALES-IFS", "SS", "", "2.0", "2.2", "2.4", "6000.0", "0.02"),
         ("SCALES-IM", "SI", "", "1.95", "2.12", "2.29", "", "0.006"),
-        ("SCALES-QRAMP", "SS", "_qramp", "2.0", "2.2", "2.4", "6000", "0.02"),
+        ("SCALES-QRAMP", "SS", "_qramp", "2.0", "2.2", "2.4", "6000.0", "0.02"),
     ];
     for (i, (kind, prefix, suffix, blue, cntr, red, specres, scale)) in cases.iter().enumerate() {
         let input = write(&s, kind, Size::Small, 10 + i as u32);

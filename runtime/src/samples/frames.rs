@@ -707,10 +707,10 @@ pub enum Scales {
 }
 
 /// A SCALES frame (H2RG, 2048 × 2048): reads × rows × columns of uint16
-/// (BZERO 32768) — a fixed bias pattern in the first read, signal
-/// accumulating up the ramp, read noise, so the last read minus the first
-/// is the sky, with negative differences where there is no signal — or the
-/// float32 slope image of a ramp fit. Real cubes hold up to ~52 reads; the
+/// (BZERO 32768) — a fixed bias pattern in the first read, signal (a smooth
+/// illumination pattern, stars, sky noise) accumulating up the ramp, read
+/// noise, so the last read minus the first is the scene, with negative
+/// differences in its dark parts — or the float32 slope image of a ramp fit. Real cubes hold up to ~52 reads; the
 /// sample has 4 (3 small) to keep the demo quick. Header keywords and
 /// values after the examples of KOA_SCALES_Keyword_Table.txt.
 fn scales(size: Size, obs: &Obs, seed: u64, kind: Scales) -> (String, Frame) {
@@ -774,7 +774,15 @@ fn scales(size: Size, obs: &Obs, seed: u64, kind: Scales) -> (String, Frame) {
         text("HEART_01", "Heartbeat active"),
     ]);
     p.extend(telemetry("SCTMP", 90, seed));
-    let flux = sky(side, side, 400.0, seed);
+    let sky = sky(side, side, 400.0, seed);
+    let flux: Vec<f32> = sky
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let (x, y) = ((i % side) as f32, (i / side) as f32);
+            1200.0 + 1400.0 * (x / 97.0).sin() * (y / 131.0).cos() + (f - 400.0) * 4.0
+        })
+        .collect();
     let mut rng = Rng::new(seed ^ 0x5CA1E5);
     let hdu = if kind == Scales::Qramp {
         let mut cards = image_cards(true, -32, &[side as u64, side as u64]);
@@ -785,7 +793,7 @@ fn scales(size: Size, obs: &Obs, seed: u64, kind: Scales) -> (String, Frame) {
         let mut px = Vec::with_capacity(side * side * reads);
         for k in 0..reads {
             let t = k as f32 / (reads - 1) as f32;
-            px.extend(bias.iter().zip(&flux).map(|(b, f)| (b + t * (f - 400.0) + rng.noise() * 12.0).clamp(0.0, 65535.0) as u16));
+            px.extend(bias.iter().zip(&flux).map(|(b, f)| (b + t * f + rng.noise() * 12.0).clamp(0.0, 65535.0) as u16));
         }
         let mut cards = image_cards(true, 16, &[side as u64, side as u64, reads as u64]);
         cards.insert(7, float("BZERO", 32768.0));
