@@ -90,39 +90,70 @@ pub(crate) struct Ran {
 }
 
 /// Run a command with a wall-clock limit. It runs in its own process
-/// group, so when the limit passes the whole group is killed (a shell
-/// script's children too, which would otherwise hold the output open).
+/// group, and when the limit passes — while it runs, or while something it
+/// left in the background still holds its output open — the whole group is
+/// killed (a shell script's children too).
 pub(crate) fn run(cmd: &mut Command, limit: Duration) -> std::io::Result<Ran> {
     use std::os::unix::process::CommandExt;
+    use std::sync::mpsc;
     let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0).spawn()?;
-    let mut out = child.stdout.take().expect("piped");
-    let mut err = child.stderr.take().expect("piped");
-    let o = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let e = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
+    let group = child.id() as i32;
+    // SAFETY: kill(2) on the child's own process group
+    let kill_group = || unsafe {
+        libc::kill(-group, libc::SIGKILL);
+    };
+    let (tx, rx) = mpsc::channel::<(bool, String)>();
+    for (is_out, mut stream) in [
+        (true, Box::new(child.stdout.take().expect("piped")) as Box<dyn Read + Send>),
+        (false, Box::new(child.stderr.take().expect("piped")) as Box<dyn Read + Send>),
+    ] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stream.read_to_string(&mut s);
+            let _ = tx.send((is_out, s));
+        });
+    }
+    drop(tx);
     let deadline = Instant::now() + limit;
     let status = loop {
-        if let Some(s) = child.try_wait()? {
-            break Some(s);
+        match child.try_wait() {
+            Ok(Some(s)) => break Some(s),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Ok(None) => {
+                kill_group();
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            Err(e) => {
+                kill_group();
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e);
+            }
         }
-        if Instant::now() >= deadline {
-            // SAFETY: kill(2) on the child's own process group
-            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
     };
-    let (stdout, stderr) = (o.join().unwrap_or_default(), e.join().unwrap_or_default());
+    // the output, until the deadline; then whatever still holds it is killed
+    let (mut stdout, mut stderr, mut lingering) = (String::new(), String::new(), false);
+    for _ in 0..2 {
+        let got = match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(g) => Ok(g),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                lingering = true;
+                kill_group();
+                rx.recv_timeout(Duration::from_secs(5))
+            }
+            Err(e) => Err(e),
+        };
+        match got {
+            Ok((true, s)) => stdout = s,
+            Ok((false, s)) => stderr = s,
+            Err(_) => break,
+        }
+    }
     Ok(match status {
+        Some(s) if lingering => Ran { ok: false, status: format!("{s}, but its background processes held the output past {} s and were killed", limit.as_secs_f64()), stdout, stderr },
         Some(s) => Ran { ok: s.success(), status: s.to_string(), stdout, stderr },
         None => Ran { ok: false, status: format!("killed after {} s", limit.as_secs_f64()), stdout, stderr },
     })
@@ -332,5 +363,14 @@ mod tests {
         let t = Instant::now();
         let r = run(Command::new("sleep").arg("10"), Duration::from_millis(300)).unwrap();
         assert!(!r.ok && r.status.contains("killed") && t.elapsed() < Duration::from_secs(5));
+        // a script whose child outlives it: the group is killed at the limit
+        let t = Instant::now();
+        let r = run(Command::new("sh").args(["-c", "sleep 30 & sleep 30"]), Duration::from_millis(300)).unwrap();
+        assert!(!r.ok && r.status.contains("killed") && t.elapsed() < Duration::from_secs(5), "{}", r.status);
+        // one that exits but leaves a child holding the output open
+        let t = Instant::now();
+        let r = run(Command::new("sh").args(["-c", "echo done; sleep 30 &"]), Duration::from_millis(500)).unwrap();
+        assert!(!r.ok && r.status.contains("background") && t.elapsed() < Duration::from_secs(8), "{} after {:?}", r.status, t.elapsed());
+        assert!(r.stdout.contains("done") || r.stdout.is_empty());
     }
 }

@@ -505,7 +505,15 @@ fn the_same_file_run_again_takes_over_the_failed_rows_koaid() {
     assert!(!codes(&r2).contains(&"DUPLICATE_KOAID".to_string()), "{:?}", codes(&r2));
     let old = t.rt.block_on(a.db.get(r1.id)).unwrap().unwrap();
     assert_eq!(old.koaid, None, "the failed row gave its KOAID up");
+    assert_eq!((old.status.as_str(), old.status_code.as_deref()), ("INVALID", Some("DUPLICATE_FILE")), "its file is archived by the other job");
     assert!(old.status_message.as_deref().unwrap_or("").contains(&format!("taken over by job {}", r2.id)), "{:?}", old.status_message);
+    // re-running the ERROR rows (as `archive --status ERROR` does, with
+    // --reprocess) leaves the released row alone: it is no longer ERROR, and a
+    // reprocess of a row that never kept a KOAID is still a duplicate
+    let (a2, id) = (a.clone(), r1.id);
+    let r1b = t.rt.block_on(t.rt.spawn_blocking(move || a2.run_job(id, &JobOptions { reprocess: true, transfer: Some(true), ..Default::default() }))).unwrap();
+    assert_eq!((r1b.status, r1b.status_code.as_deref()), (Status::Invalid, Some("DUPLICATE_FILE")), "{:?}", r1b.message);
+    assert_eq!(t.rt.block_on(a.db.by_koaid(0, &koaid)).unwrap().map(|r| r.id), Some(r2.id), "the KOAID stays with the archived row");
     // a different file at the same time still moves on to the next hundredth
     let (name, mut f) = nires("spec", "object", "C272", &Obs::new("2024-03-15", "08:21:14.52", 60), 61);
     f.hdus[0].cards.push(koa_dep::samples::text("XTRA", "different content"));

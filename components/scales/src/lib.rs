@@ -35,6 +35,9 @@
 //! no DRP products is FILE_NOT_FOUND for a DRP row, not a crash). S15 and S16
 //! belong to older versions of the reference module.
 //!
+//! A primary without data gets no statistics and the step succeeds (the
+//! reference raised, a non-critical CODE_ERROR warning about nothing).
+//!
 //! A cube of a single read has no CDS image: its statistics and preview are
 //! of that read (the reference's statistics are the same; its JPEG is black).
 

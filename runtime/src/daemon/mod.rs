@@ -136,36 +136,36 @@ impl Daemon {
     }
 
     /// Products never leave the machine without a metadata table: every
-/// instrument of a service that transfers needs a readable keyword table.
-fn check_metadata_tables(cfg: &Config, archiver: &Archiver) -> anyhow::Result<()> {
-    let mut instruments: Vec<&str> = cfg.service.iter().filter(|s| s.enabled && s.transfer).map(|s| s.instrument.as_str()).collect();
-    instruments.sort();
-    instruments.dedup();
-    let mut missing = Vec::new();
-    for instrument in instruments {
-        let why = if !cfg.archive.metadata {
-            Some("archive.metadata = false".to_string())
-        } else {
-            match archiver.keyword_table(instrument) {
-                None => Some("archive.keyword_tables is not set".to_string()),
-                Some(Err(e)) => Some(e),
-                Some(Ok(_)) => None,
+    /// instrument of a service that transfers needs a readable keyword table.
+    fn check_metadata_tables(cfg: &Config, archiver: &Archiver) -> anyhow::Result<()> {
+        let mut instruments: Vec<&str> = cfg.service.iter().filter(|s| s.enabled && s.transfer).map(|s| s.instrument.as_str()).collect();
+        instruments.sort();
+        instruments.dedup();
+        let mut missing = Vec::new();
+        for instrument in instruments {
+            let why = if !cfg.archive.metadata {
+                Some("archive.metadata = false".to_string())
+            } else {
+                match archiver.keyword_table(instrument) {
+                    None => Some("archive.keyword_tables is not set".to_string()),
+                    Some(Err(e)) => Some(e),
+                    Some(Ok(_)) => None,
+                }
+            };
+            if let Some(why) = why {
+                missing.push(format!("{instrument}: {why}"));
             }
-        };
-        if let Some(why) = why {
-            missing.push(format!("{instrument}: {why}"));
         }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        anyhow::bail!(
+            "services transfer products, which need a metadata table, but no readable keyword table was found ({}); set archive.keyword_tables to a KeywordTables checkout or turn transfer off for those services",
+            missing.join("; ")
+        )
     }
-    if missing.is_empty() {
-        return Ok(());
-    }
-    anyhow::bail!(
-        "services transfer products, which need a metadata table, but no readable keyword table was found ({}); set archive.keyword_tables to a KeywordTables checkout or turn transfer off for those services",
-        missing.join("; ")
-    )
-}
 
-/// A daemon around an existing archiver (tests run several on one queue).
+    /// A daemon around an existing archiver (tests run several on one queue).
     pub fn with_archiver(cfg: Config, archiver: Arc<Archiver>) -> anyhow::Result<Daemon> {
         Self::check_metadata_tables(&cfg, &archiver)?;
         let journal = Journal::open(&cfg.journal_dir()).map_err(|e| anyhow::anyhow!("journal {}: {e}", cfg.journal_dir().display()))?;

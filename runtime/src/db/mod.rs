@@ -466,13 +466,15 @@ impl Db {
 
     /// Release the KOAID of a failed row (ERROR or INVALID) for a job with
     /// the same content, which takes it over: one exposure never holds two
-    /// KOAIDs. The row's message says where its KOAID went. Returns whether
-    /// the row still held it.
+    /// KOAIDs. The row becomes INVALID DUPLICATE_FILE (its file is archived
+    /// by the other job, so a re-run of ERROR rows leaves it alone) and its
+    /// message says where its KOAID went. Returns whether the row still held it.
     pub async fn release_koaid(&self, from: i64, koaid: &str, to: i64) -> DbResult<bool> {
         let note = format!("KOAID {koaid} taken over by job {to} (same content)");
         let n = execute!(
             self,
-            "UPDATE koa_status SET koaid = NULL, status_message = ? WHERE id = ? AND koaid = ? AND status IN ('ERROR', 'INVALID')",
+            "UPDATE koa_status SET koaid = NULL, status = 'INVALID', status_code = 'DUPLICATE_FILE', status_message = ? \
+             WHERE id = ? AND koaid = ? AND status IN ('ERROR', 'INVALID')",
             note,
             from,
             koaid

@@ -46,7 +46,8 @@ impl Drop for Reader {
 pub struct Geometry {
     pub cols: u64,
     pub rows: u64,
-    /// Product of the axes beyond the second (cubes); only plane 0 is read.
+    /// Product of the axes beyond the second (cubes): plane 0 unless a
+    /// plane is asked for ([`Image::load_plane`]).
     pub planes: u64,
     pub bitpix: i32,
 }
@@ -908,20 +909,40 @@ impl Image {
         self.load_plane(0)
     }
 
+    fn check_plane(&self, k: u64) -> Result<(), PixelError> {
+        if k < self.geometry.planes.max(1) {
+            return Ok(());
+        }
+        Err(PixelError {
+            status: 0,
+            text: format!("no plane {k}"),
+            path: self.reader.path.clone(),
+            context: format!("HDU {} has {} plane(s)", self.hdu, self.geometry.planes),
+        })
+    }
+
     /// Read plane `k` (NAXIS3.. flattened, counted from 0) into memory.
     pub fn load_plane(mut self, k: u64) -> Result<Loaded, PixelError> {
+        self.check_plane(k)?;
         let g = self.geometry;
-        if k >= g.planes.max(1) {
-            return Err(PixelError {
-                status: 0,
-                text: format!("no plane {k}"),
-                path: self.reader.path.clone(),
-                context: format!("HDU {} has {} plane(s)", self.hdu, g.planes),
-            });
-        }
         let n = g.cols * g.rows;
         let mut data = vec![0f32; n as usize];
         self.reader.read_f32(self.hdu, k * n, &mut data)?;
+        Ok(Loaded { cols: g.cols, rows: g.rows, integer: self.integer, data: std::sync::Arc::new(data) })
+    }
+
+    /// Plane `a` minus plane `b`, both read in double precision and
+    /// subtracted before the result is narrowed to f32, so unsigned data
+    /// never wraps (SCALES defect S4) and 32-bit values keep their digits.
+    pub fn plane_difference(mut self, a: u64, b: u64) -> Result<Loaded, PixelError> {
+        self.check_plane(a)?;
+        self.check_plane(b)?;
+        let g = self.geometry;
+        let n = g.cols * g.rows;
+        let (mut x, mut y) = (vec![0f64; n as usize], vec![0f64; n as usize]);
+        self.reader.read_f64(self.hdu, a * n, &mut x)?;
+        self.reader.read_f64(self.hdu, b * n, &mut y)?;
+        let data = x.iter().zip(&y).map(|(p, q)| (p - q) as f32).collect();
         Ok(Loaded { cols: g.cols, rows: g.rows, integer: self.integer, data: std::sync::Arc::new(data) })
     }
 }
@@ -969,16 +990,6 @@ pub struct Loaded {
     rows: u64,
     integer: bool,
     data: std::sync::Arc<Vec<f32>>,
-}
-
-impl Loaded {
-    /// `self − other` pixel by pixel, in double precision (so unsigned data
-    /// never wraps: SCALES defect S4); both planes of one HDU.
-    pub fn minus(&self, other: &Loaded) -> Loaded {
-        debug_assert_eq!((self.cols, self.rows), (other.cols, other.rows));
-        let data = self.data.iter().zip(other.data.iter()).map(|(a, b)| (*a as f64 - *b as f64) as f32).collect();
-        Loaded { cols: self.cols, rows: self.rows, integer: self.integer && other.integer, data: std::sync::Arc::new(data) }
-    }
 }
 
 impl Pixels for Loaded {

@@ -88,6 +88,10 @@ impl Job<'_> {
         );
         let mut candidate = koaid.clone();
         let mut holder = None;
+        // only a reprocess of a row that held a KOAID may archive archived
+        // content again (a re-run of a failed row that never got one may not)
+        let reprocessing_archived = self.opts.reprocess && self.row.as_ref().is_some_and(|r| r.koaid.is_some());
+        let mut claimed = false;
         for _ in 0..10_000 {
             let taken = match self.a.block(self.a.db.by_koaid(0, &candidate)) {
                 Ok(r) => r.filter(|r| r.id != self.id),
@@ -96,6 +100,11 @@ impl Job<'_> {
             if let Some(other) = taken {
                 let archived = !matches!(other.status.as_str(), "INVALID" | "ERROR");
                 if !archived && self.same_content(&other)? {
+                    if self.opts.dry_run {
+                        // a dry run changes no other row: the KOAID would be taken over
+                        claimed = true;
+                        break;
+                    }
                     match self.a.block(self.a.db.release_koaid(other.id, &candidate, self.id)) {
                         Ok(released) => {
                             if released {
@@ -106,7 +115,7 @@ impl Job<'_> {
                         Err(e) => return Err(self.stop(Severity::Error, "QUERY_ERROR", "dedupe", e.to_string())),
                     }
                 }
-                if !self.opts.reprocess && archived && self.same_content(&other)? {
+                if !reprocessing_archived && archived && self.same_content(&other)? {
                     self.duplicate_of = Some(other.id);
                     return Err(self.stop(
                         Severity::Invalid,
@@ -127,14 +136,21 @@ impl Job<'_> {
                 }
             }
             if self.opts.dry_run {
+                claimed = true;
                 break;
             }
             let md5 = self.md5.clone();
             match self.a.block(self.a.db.set_identity(self.id, &candidate, &utdatetime, md5.as_deref())) {
-                Ok(()) => break,
+                Ok(()) => {
+                    claimed = true;
+                    break;
+                }
                 Err(e) if e.is_unique_violation() => continue, // another job took it meanwhile
                 Err(e) => return Err(self.stop(Severity::Error, "QUERY_ERROR", "dedupe", e.to_string())),
             }
+        }
+        if !claimed {
+            return Err(self.stop(Severity::Error, "DUPLICATE_KOAID", "dedupe", format!("could not claim a KOAID from {koaid} on (the store kept refusing it)")));
         }
         if candidate != koaid {
             self.diag(

@@ -62,12 +62,17 @@ pub struct PipelineHost {
     /// Images small enough to keep decoded in memory, shared by the
     /// statistics and the previews (one cfitsio read per HDU).
     loaded: Mutex<BTreeMap<u32, Loaded>>,
-    /// Planes and plane differences of cubes, by (hdu, plane, minus).
-    planes: Mutex<BTreeMap<(u32, u32, Option<u32>), Loaded>>,
+    /// The last plane (or plane difference) decoded per HDU, by (plane, minus).
+    planes: Mutex<BTreeMap<u32, ((u32, Option<u32>), Loaded)>>,
 }
 
 /// Images up to this many pixels are decoded once and kept (32 MiB of f32).
 const KEEP_PIXELS: u64 = 8 << 20;
+
+/// Largest plane decoded for a plane pick (128 MiB of f32, a 5.8k² plane;
+/// a difference holds two f64 planes while it is computed). A larger one
+/// is refused: the host's memory is outside the component's cap.
+const PLANE_MAX_PIXELS: u64 = 32 << 20;
 
 impl PipelineHost {
     pub fn new(
@@ -120,20 +125,25 @@ impl PipelineHost {
         if !h.has_image {
             return Err(format!("HDU {hdu} has no image data"));
         }
-        let key = (hdu, pick.plane, pick.minus);
+        let key = (pick.plane, pick.minus);
         let mut planes = self.planes.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(l) = planes.get(&key) {
-            return Ok(l.clone());
+        if let Some((k, l)) = planes.get(&hdu) {
+            if *k == key {
+                return Ok(l.clone());
+            }
         }
-        let read = |k: u32| {
-            Image::open(&self.pixels_path, hdu as usize, h.integer).and_then(|i| i.load_plane(k as u64)).map_err(|e| e.to_string())
-        };
-        let first = read(pick.plane)?;
+        let img = Image::open(&self.pixels_path, hdu as usize, h.integer).map_err(|e| e.to_string())?;
+        let (c, r) = img.shape();
+        if c.saturating_mul(r) > PLANE_MAX_PIXELS {
+            return Err(format!("HDU {hdu}: a {c}x{r} plane is larger than the {PLANE_MAX_PIXELS} pixels a plane pick may decode"));
+        }
         let l = match pick.minus {
-            Some(m) => first.minus(&read(m)?),
-            None => first,
-        };
-        planes.insert(key, l.clone());
+            Some(m) => img.plane_difference(pick.plane as u64, m as u64),
+            None => img.load_plane(pick.plane as u64),
+        }
+        .map_err(|e| e.to_string())?;
+        // one plane kept per HDU: a component asking for many planes holds one
+        planes.insert(hdu, (key, l.clone()));
         Ok(l)
     }
 }

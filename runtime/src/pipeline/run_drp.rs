@@ -28,7 +28,8 @@ impl Job<'_> {
     pub(super) fn step_run_drp(&mut self) -> StepResult {
         let Some(ic) = self.a.cfg.instruments.get(&self.instrument) else { return Ok(()) };
         let Some(command) = ic.drp_command.clone().filter(|c| !c.trim().is_empty()) else { return Ok(()) };
-        let limit = Duration::from_secs_f64(ic.drp_timeout_s.unwrap_or(DEFAULT_TIMEOUT_S).max(0.1));
+        let secs = ic.drp_timeout_s.filter(|s| s.is_finite()).unwrap_or(DEFAULT_TIMEOUT_S).clamp(0.1, 86_400.0);
+        let limit = Duration::from_secs_f64(secs);
         let utdate = self.utdate.clone().unwrap_or_default();
         let mut words = command.split_whitespace();
         let program = words.next().unwrap_or_default();

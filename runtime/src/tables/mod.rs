@@ -64,9 +64,14 @@ pub fn belongs_to(koaid: &str, path: &Path) -> bool {
     if name.starts_with('.') || name.ends_with(".log") || name.ends_with(".diff.json") || name.ends_with(".xfr.table") {
         return false;
     }
-    let Some(at) = name.find(koaid) else { return false };
-    let rest = &name[at + koaid.len()..];
-    !crate::paths::KOAID_SUFFIXES.iter().any(|s| rest.starts_with(s))
+    // some occurrence of the KOAID not continued by a sibling's suffix (a
+    // suffix ends where letters and digits do: `_unpacked` is not `_unp`)
+    let sibling = |rest: &str| {
+        crate::paths::KOAID_SUFFIXES
+            .iter()
+            .any(|s| rest.strip_prefix(s).is_some_and(|after| !after.starts_with(|c: char| c.is_ascii_alphanumeric())))
+    };
+    name.match_indices(koaid).any(|(at, _)| !sibling(&name[at + koaid.len()..]))
 }
 
 /// Files of a KOAID below `dir` (recursive, links not followed), sorted by
@@ -149,6 +154,8 @@ mod tests {
             assert!(!belongs_to(qramp, Path::new(&format!("/x/{raw}.{ext}"))), "{ext}");
         }
         assert!(belongs_to(raw, Path::new(&format!("/x/{raw}_L0.jpg"))), "a preview suffix is not a sibling");
+        assert!(belongs_to(raw, Path::new(&format!("/x/{raw}_unpacked.fits"))), "_unpacked is not _unp");
+        assert!(belongs_to(raw, Path::new(&format!("/x/{qramp}_vs_{raw}.jpg"))), "a later plain occurrence counts");
         assert!(!belongs_to(k, Path::new("/x/.NR.20190615.12571.36.fits.tmp")));
         assert!(!belongs_to(k, Path::new("/x/NR.20190615.12571.36.diff.json")));
     }
