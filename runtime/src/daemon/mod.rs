@@ -143,16 +143,7 @@ impl Daemon {
         instruments.dedup();
         let mut missing = Vec::new();
         for instrument in instruments {
-            let why = if !cfg.archive.metadata {
-                Some("archive.metadata = false".to_string())
-            } else {
-                match archiver.keyword_table(instrument) {
-                    None => Some("archive.keyword_tables is not set".to_string()),
-                    Some(Err(e)) => Some(e),
-                    Some(Ok(_)) => None,
-                }
-            };
-            if let Some(why) = why {
+            if let Err(why) = archiver.metadata_table(instrument) {
                 missing.push(format!("{instrument}: {why}"));
             }
         }

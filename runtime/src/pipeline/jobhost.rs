@@ -115,9 +115,7 @@ impl PipelineHost {
         loaded.insert(hdu, l.clone());
         Ok(Box::new(l))
     }
-}
 
-impl PipelineHost {
     /// One plane of a cube, or the difference of two, decoded into memory
     /// once (the statistics and every preview strip share it).
     fn plane(&self, hdu: u32, pick: PlanePick) -> Result<Loaded, String> {

@@ -136,6 +136,16 @@ impl Archiver {
     }
 
     /// The keyword table of an instrument (cached).
+    /// The keyword table a metadata table of `instrument` is built from, or
+    /// why there is none (metadata off, no folder configured, unreadable).
+    /// The tables step and the daemon's start-up check both ask this.
+    pub fn metadata_table(&self, instrument: &str) -> Result<Arc<KeywordTable>, String> {
+        if !self.cfg.archive.metadata {
+            return Err("metadata tables are off (archive.metadata = false)".into());
+        }
+        self.keyword_table(instrument).unwrap_or_else(|| Err("no keyword-table directory configured (archive.keyword_tables)".into()))
+    }
+
     pub fn keyword_table(&self, instrument: &str) -> Option<Result<Arc<KeywordTable>, String>> {
         let dir = self.cfg.archive.keyword_tables.as_ref()?;
         let key = instrument.to_uppercase();

@@ -65,17 +65,13 @@ impl Job<'_> {
     pub(super) fn step_tables(&mut self) -> StepResult {
         self.finish_write()?;
         let koaid = self.koaid.clone().expect("koaid");
-        let table = if self.a.cfg.archive.metadata { self.a.keyword_table(&self.instrument) } else { None };
-        match table {
-            None if !self.a.cfg.archive.metadata => {
-                if self.will_transfer() {
-                    return self.no_keyword_table("metadata tables are off (archive.metadata = false)".into());
-                }
-                self.log.info("metadata tables are off (archive.metadata = false): no metadata table for this file");
+        match self.a.metadata_table(&self.instrument) {
+            // turned off on purpose: said once, plainly, for a local run
+            Err(why) if !self.a.cfg.archive.metadata && !self.will_transfer() => {
+                self.log.info(&format!("{why}: no metadata table for this file"));
             }
-            None => self.no_keyword_table("no keyword-table directory configured (archive.keyword_tables)".into())?,
-            Some(Err(e)) => self.no_keyword_table(e)?,
-            Some(Ok(table)) => {
+            Err(why) => self.no_keyword_table(why)?,
+            Ok(table) => {
                 let lev0_tmp = self.pending[0].tmp.clone();
                 let header = match fits::load(&lev0_tmp) {
                     Ok(f) => f.hdus.into_iter().next().map(|h| h.cards).unwrap_or_default(),

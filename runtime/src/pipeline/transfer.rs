@@ -14,7 +14,7 @@ use crate::transfer::{self, Destination, Ingested, TransferError};
 impl Job<'_> {
     pub(super) fn step_transfer(&mut self) -> StepResult {
         let Some(row) = self.row.clone() else { return Ok(()) };
-        if !self.opts.transfer.unwrap_or(row.transfer != 0) {
+        if !self.will_transfer() {
             self.log.info("no transfer for this job");
             return Ok(());
         }
