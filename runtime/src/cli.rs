@@ -84,6 +84,11 @@ pub enum ReportCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Keyword sources as the daemons last recorded them (source_status): up, down, or failing reads.
+    Sources {
+        #[arg(long)]
+        json: bool,
+    },
     /// The PI-notification table (koapi_send): programs waiting for a data notification (--all: every row).
     Pi {
         #[arg(long)]
@@ -614,7 +619,12 @@ pub async fn report(cfg: Config, cmd: ReportCmd) -> anyhow::Result<i32> {
             let r = crate::report::errors(&db, all, instrument.as_deref()).await?;
             print_report(json, &r, r.text())?;
             // a script can tell "something to look at" from "all clear"
-            Ok(if r.groups.is_empty() && r.stuck.is_empty() { 0 } else { 3 })
+            Ok(if r.groups.is_empty() && r.stuck.is_empty() && r.sources.is_empty() { 0 } else { 3 })
+        }
+        ReportCmd::Sources { json } => {
+            let rows = db.sources().await?;
+            print_report(json, &rows, crate::report::sources_text(&rows))?;
+            Ok(if rows.iter().all(|r| r.state == "UP") { 0 } else { 3 })
         }
         ReportCmd::Night { date, json } => {
             let utdate = match date {

@@ -151,12 +151,34 @@ impl Default for Daemon {
 pub enum Source {
     /// KTL keyword polled with the `show` command.
     Ktl,
-    /// mKTL publish socket (`tcp://host:port`) and, for reads, its request socket.
-    Mktl { publish: String, request: Option<String> },
+    /// An mKTL store: found through the registry (`{ store = "nids" }`), or at
+    /// fixed addresses (`publish`, and `request` for reads).
+    Mktl(MktlSource),
     /// New files in a folder (guider images, DRP outputs).
     Watch { dir: PathBuf, pattern: String },
     /// Only the keyword history / reconcile.
     None,
+}
+
+/// Where an mKTL store is (`source = { mktl = { … } }`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MktlSource {
+    /// The store (any case; mKTL names are lower case on the wire). Default:
+    /// the service's `ktl` name.
+    #[serde(default)]
+    pub store: Option<String>,
+    /// Fixed publish address `tcp://host:port`; unset: the registry says.
+    #[serde(default)]
+    pub publish: Option<String>,
+    /// Fixed request address for keyword reads; unset: the registry says
+    /// (with a fixed `publish` and no `request`, nothing is read).
+    #[serde(default)]
+    pub request: Option<String>,
+    /// The registry's discovery address `host:port` (UDP); default the
+    /// broadcast address on port 10103.
+    #[serde(default)]
+    pub registry: Option<String>,
 }
 
 /// One instrument service (spec §22.1).

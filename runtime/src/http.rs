@@ -33,6 +33,12 @@ pub struct ServiceView {
     pub alive: Option<bool>,
     /// Scheduled, alive and no file for longer than the service's `silent_minutes`.
     pub silent: bool,
+    /// The keyword source: `UP`, `DOWN` or `ERROR` (None: nothing heard yet).
+    pub source_state: Option<&'static str>,
+    /// The source's last problem (code, one line).
+    pub source_problem: Option<(&'static str, String)>,
+    /// The source's problems by code since start.
+    pub source_problems: Vec<(&'static str, u64)>,
 }
 
 /// What the daemon shows on the page and in `/metrics`.
@@ -187,7 +193,12 @@ async fn page(State(st): State<Arc<StatusState>>, Query(q): Query<PageQuery>, he
                     (Some(false), _) => "<span class=bad>no heartbeat</span>",
                     (None, _) => "",
                 };
-                format!("{} {state} (heartbeat {}, last file {})", esc(&s.name), age(s.heartbeat_age_s), age(s.last_file_age_s))
+                let source = match (s.source_state, &s.source_problem) {
+                    (Some("UP") | None, _) => String::new(),
+                    (Some(st), Some((code, text))) => format!(" <span class=bad title=\"{}\">source {} {}</span>", esc(text), esc(st), esc(code)),
+                    (Some(st), None) => format!(" <span class=bad>source {}</span>", esc(st)),
+                };
+                format!("{} {state}{source} (heartbeat {}, last file {})", esc(&s.name), age(s.heartbeat_age_s), age(s.last_file_age_s))
             })
             .collect();
         let files: Vec<String> = by.iter().map(|(k, v)| format!("<span class={k}>{k} {v}</span>")).collect();
@@ -407,6 +418,17 @@ async fn metrics(State(st): State<Arc<StatusState>>) -> Response {
         family(&mut out, "koa_dep_service_silent", "gauge", "1 when a scheduled, alive service has written no file for its silent_minutes.");
         for s in services.iter() {
             sample(&mut out, "koa_dep_service_silent", &[("service", &s.name), ("instrument", &s.instrument)], if s.silent { 1.0 } else { 0.0 });
+        }
+        family(&mut out, "koa_dep_source_up", "gauge", "1 while a service's keyword source delivers broadcasts, 0 when it is down.");
+        for s in services.iter().filter(|s| s.source_state.is_some()) {
+            let up = if s.source_state == Some("DOWN") { 0.0 } else { 1.0 };
+            sample(&mut out, "koa_dep_source_up", &[("service", &s.name), ("instrument", &s.instrument)], up);
+        }
+        family(&mut out, "koa_dep_source_problems_total", "counter", "Problems of each service's keyword source, by status code.");
+        for s in services.iter() {
+            for (code, n) in &s.source_problems {
+                sample(&mut out, "koa_dep_source_problems_total", &[("service", &s.name), ("code", code)], *n as f64);
+            }
         }
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()

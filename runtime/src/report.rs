@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::db::reports::{CodeGroup, KoapiRow};
+use crate::db::sources::SourceRow;
 use crate::db::{Db, StatusRow};
 use crate::services::Services;
 
@@ -24,6 +25,8 @@ pub struct ErrorReport {
     pub groups: Vec<CodeGroup>,
     /// Jobs queued or running for more than an hour.
     pub stuck: Vec<Stuck>,
+    /// Keyword sources that are down or failing (source_status).
+    pub sources: Vec<SourceRow>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -45,7 +48,13 @@ pub async fn errors(db: &Db, all: bool, instrument: Option<&str>) -> anyhow::Res
         .filter(|r| instrument.as_ref().is_none_or(|i| &r.instrument == i))
         .map(|r| Stuck { id: r.id, instrument: r.instrument, status: r.status, ofname: r.ofname, creation_time: r.creation_time })
         .collect();
-    Ok(ErrorReport { groups, stuck })
+    let sources = db
+        .sources()
+        .await?
+        .into_iter()
+        .filter(|r| r.state != "UP" && instrument.as_ref().is_none_or(|i| r.instrument.eq_ignore_ascii_case(i)))
+        .collect();
+    Ok(ErrorReport { groups, stuck, sources })
 }
 
 impl ErrorReport {
@@ -70,8 +79,32 @@ impl ErrorReport {
             let since = r.creation_time.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default();
             let _ = writeln!(s, "stuck: job {} {} {} since {since}: {}", r.id, r.instrument, r.status, r.ofname);
         }
+        for r in &self.sources {
+            let _ = writeln!(s, "source: {}", source_line(r));
+        }
         s
     }
+}
+
+fn source_line(r: &SourceRow) -> String {
+    format!(
+        "{} ({}) {} {} since {}: {} [{}]",
+        r.service,
+        r.instrument,
+        r.state,
+        r.status_code.as_deref().unwrap_or("-"),
+        r.since.format("%Y-%m-%d %H:%M:%S"),
+        r.message.as_deref().unwrap_or(""),
+        r.owner
+    )
+}
+
+/// `koa-dep report sources`.
+pub fn sources_text(rows: &[SourceRow]) -> String {
+    if rows.is_empty() {
+        return "no source has been recorded (is a daemon running on this database?)\n".into();
+    }
+    rows.iter().map(|r| format!("{}\n", source_line(r))).collect()
 }
 
 /// One instrument's night.

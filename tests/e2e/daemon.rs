@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use koa_dep::config::{Config, Service, Source};
+use koa_dep::config::{Config, MktlSource, Service, Source};
 use koa_dep::daemon::Daemon;
 use koa_dep::db::Status;
 use koa_dep::samples::demo::{Obs, nires_sized, watch_services};
@@ -189,7 +189,7 @@ fn mktl_subscriber_queues_published_files() {
             heartbeat: Some("ITERATION".into()),
             heartbeat_s: Some(600.0),
             transfer: false,
-            source: Source::Mktl { publish: ep.to_string(), request: None },
+            source: Source::Mktl(MktlSource { publish: Some(ep.to_string()), ..Default::default() }),
             history_table: None,
             files: vec![],
             enabled: true,
@@ -208,7 +208,8 @@ fn mktl_subscriber_queues_published_files() {
             let want = i as i64 + 1;
             let mut archived = false;
             for _ in 0..600 {
-                for (key, value) in [("ITERATION", serde_json::json!(i)), ("LASTFILE", serde_json::json!(path))] {
+                // mKTL's topics are lower case whatever case the configuration writes
+                for (key, value) in [("iteration", serde_json::json!(i)), ("lastfile", serde_json::json!(path))] {
                     let mut m = zeromq::ZmqMessage::from(format!("nsds.{key}."));
                     m.push_back(bytes::Bytes::from_static(b"a"));
                     m.push_back(bytes::Bytes::from(serde_json::json!({"value": value, "time": 1.71e9}).to_string()));

@@ -6,6 +6,7 @@ mod pipeline;
 mod reports;
 mod daemon;
 mod instruments;
+mod mktl;
 mod sandbox;
 mod scales;
 mod services;

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use koa_dep::config::Config;
 use koa_dep::pipeline::{Archiver, JobOptions, JobReport};
 
+pub mod mktl;
+
 /// `../shared/data` next to the repository, or `KOA_DEP_SHARED_DATA`.
 /// Panics (the suite fails, it is not skipped) when it is missing.
 pub fn data_dir() -> PathBuf {

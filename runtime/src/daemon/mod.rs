@@ -18,6 +18,7 @@
 
 pub mod admission;
 pub mod journal;
+pub mod liveness;
 pub mod reconcile;
 pub mod trigger;
 
@@ -35,9 +36,10 @@ use crate::config::{Config, Service, Source};
 use crate::db::{Db, Status, queue::Enqueued};
 use crate::notify::Notifier;
 use crate::pipeline::{Archiver, JobOptions, JobReport};
-use crate::sources::{self, Broadcast, Reader};
+use crate::sources::{self, Broadcast, Reader, SourceError, SourceEvent, SourceState};
 use admission::Admission;
 use journal::Journal;
+use liveness::SourceStatus;
 use trigger::Ignored;
 
 /// Status codes of failures worth another attempt (database, services,
@@ -123,6 +125,8 @@ struct Inner {
     last_file: Mutex<HashMap<String, Instant>>,
     /// Services found silent at the last check.
     silent: Mutex<HashSet<String>>,
+    /// What each service's source last said of itself.
+    sources: Mutex<HashMap<String, SourceStatus>>,
     started: Instant,
     /// Where the status page listens.
     http_addr: std::sync::OnceLock<std::net::SocketAddr>,
@@ -187,6 +191,7 @@ impl Daemon {
                 counters: Counters::default(),
                 last_file: Mutex::new(HashMap::new()),
                 silent: Mutex::new(HashSet::new()),
+                sources: Mutex::new(HashMap::new()),
                 started: Instant::now(),
                 http_addr: std::sync::OnceLock::new(),
             }),
@@ -264,25 +269,21 @@ impl Daemon {
         }
         let mut tasks = JoinSet::new();
         let (tx, mut rx) = mpsc::channel::<Broadcast>(1024);
-        let (etx, mut erx) = mpsc::channel::<(String, String)>(256);
+        let (etx, mut erx) = mpsc::channel::<SourceEvent>(256);
         let (readers, _watchers) = inner.start_sources(&mut tasks, tx.clone(), etx.clone()).await;
         drop(tx);
         drop(etx);
         let readers = Arc::new(readers);
 
-        // broadcasts → trigger rules (in order)
+        // broadcasts → trigger rules: in order per service, services side by side
         let i = inner.clone();
         let r = readers.clone();
-        tasks.spawn(async move {
-            while let Some(b) = rx.recv().await {
-                i.on_broadcast(b, &r).await;
-            }
-        });
-        // source errors
+        tasks.spawn(async move { i.route_broadcasts(&mut rx, r).await });
+        // what sources say of themselves
         let i = inner.clone();
         tasks.spawn(async move {
-            while let Some((service, text)) = erx.recv().await {
-                i.source_error(&service, &text).await;
+            while let Some(ev) = erx.recv().await {
+                i.source_event(ev).await;
             }
         });
         // keyword-history backfill for the gap since the last broadcast seen
@@ -353,7 +354,7 @@ impl Inner {
         self: &Arc<Self>,
         tasks: &mut JoinSet<()>,
         tx: mpsc::Sender<Broadcast>,
-        etx: mpsc::Sender<(String, String)>,
+        etx: sources::Events,
     ) -> (HashMap<String, Arc<dyn Reader>>, Vec<sources::watch::Watch>) {
         let mut readers: HashMap<String, Arc<dyn Reader>> = HashMap::new();
         let mut watchers = Vec::new();
@@ -371,35 +372,30 @@ impl Inner {
                     let interval = Duration::from_secs_f64(self.cfg.daemon.ktl_poll_s.max(0.05));
                     tasks.spawn(ktl.poll(s.name.clone(), keys, interval, tx.clone(), etx.clone()));
                 }
-                Source::Mktl { publish, request } => {
-                    if let Some(req) = request {
-                        match sources::mktl::Mktl::connect(&s.ktl, Some(req), Duration::from_secs(10)).await {
-                            Ok(m) => {
-                                readers.insert(s.name.clone(), Arc::new(m));
-                            }
-                            Err(e) => {
-                                let _ = etx.send((s.name.clone(), format!("KTL_START_ERROR: {e}"))).await;
-                            }
-                        }
-                    }
-                    tasks.spawn(sources::mktl::Mktl::subscribe(
-                        publish.clone(),
-                        s.ktl.clone(),
-                        s.name.clone(),
-                        keys,
-                        tx.clone(),
-                        etx.clone(),
-                    ));
+                Source::Mktl(m) => {
+                    // nothing connects here: the source's own task and reads do, each bounded
+                    let mut settings = sources::mktl::Settings::new(m.store.as_deref().unwrap_or(&s.ktl));
+                    settings.publish = m.publish.clone();
+                    settings.request = m.request.clone();
+                    settings.registry = m.registry.clone();
+                    let mktl = Arc::new(sources::mktl::Mktl::new(settings));
+                    readers.insert(s.name.clone(), mktl.clone());
+                    let silence = s.heartbeat.as_ref().and(s.heartbeat_s).map(|h| Duration::from_secs_f64(h.max(1.0)));
+                    let (name, tx, etx) = (s.name.clone(), tx.clone(), etx.clone());
+                    tasks.spawn(async move { mktl.subscribe(name, keys, silence, tx, etx).await });
                 }
                 Source::Watch { dir, pattern } => {
-                    if let Err(e) = std::fs::create_dir_all(dir) {
-                        let _ = etx.send((s.name.clone(), format!("KTL_START_ERROR: watch {}: {e}", dir.display()))).await;
-                        continue;
-                    }
-                    match sources::watch::start(dir, pattern, &s.name, tx.clone()) {
-                        Ok(w) => watchers.push(w),
+                    let started = std::fs::create_dir_all(dir).map_err(|e| e.to_string()).and_then(|_| {
+                        sources::watch::start(dir, pattern, &s.name, tx.clone()).map_err(|e| e.to_string())
+                    });
+                    match started {
+                        Ok(w) => {
+                            watchers.push(w);
+                            sources::tell(&etx, &s.name, SourceState::Up(format!("watching {}", dir.display()))).await;
+                        }
                         Err(e) => {
-                            let _ = etx.send((s.name.clone(), format!("KTL_START_ERROR: watch {}: {e}", dir.display()))).await;
+                            let e = SourceError::Start(format!("watch {}: {e}", dir.display()));
+                            sources::tell(&etx, &s.name, SourceState::Failed(e)).await;
                             continue;
                         }
                     }
@@ -451,7 +447,8 @@ impl Inner {
                             values.insert(k, v);
                         }
                         Err(e) => {
-                            self.report(&service.instrument, "KTL_READ_ERROR", &format!("{}: reading {k}: {e}", service.name)).await;
+                            // a lost trigger: reported every time (reconcile finds the file later)
+                            self.read_failed(&service, SourceError::Read(format!("reading {k}: {e}"))).await;
                             return;
                         }
                     }
@@ -459,7 +456,7 @@ impl Inner {
                 match trigger::format_path(format, &values, &service.zfill) {
                     Ok(p) => p,
                     Err(e) => {
-                        self.report(&service.instrument, "KTL_READ_ERROR", &format!("{}: {e}", service.name)).await;
+                        self.read_failed(&service, SourceError::Read(e)).await;
                         return;
                     }
                 }
@@ -758,14 +755,79 @@ impl Inner {
         self.notifier.report(instrument, code, text).await;
     }
 
-    /// A source failed: mail only when its instrument is scheduled tonight.
-    async fn source_error(&self, service: &str, text: &str) {
-        let Some(s) = self.service(service).cloned() else { return };
-        let code = if text.starts_with("KTL_START_ERROR") { "KTL_START_ERROR" } else { "KTL_READ_ERROR" };
-        if self.scheduled(&s.instrument).await {
-            self.report(&s.instrument, code, &format!("{service}: {text}")).await;
-        } else {
-            tracing::info!("{service} ({} not scheduled): {text}", s.instrument);
+    /// Broadcasts to the trigger rules: heartbeats at once, everything else
+    /// in one lane per service, so a service whose path needs slow reads
+    /// never delays another service's trigger.
+    async fn route_broadcasts(self: &Arc<Self>, rx: &mut mpsc::Receiver<Broadcast>, readers: Arc<HashMap<String, Arc<dyn Reader>>>) {
+        let mut lanes: HashMap<String, mpsc::Sender<Broadcast>> = HashMap::new();
+        let mut running = JoinSet::new();
+        while let Some(b) = rx.recv().await {
+            let heartbeat = self.service(&b.service).and_then(|s| s.heartbeat.as_deref()).is_some_and(|h| h.eq_ignore_ascii_case(&b.keyword));
+            if heartbeat {
+                self.on_broadcast(b, &readers).await;
+                continue;
+            }
+            let lane = lanes.entry(b.service.clone()).or_insert_with(|| {
+                let (tx, mut lane_rx) = mpsc::channel::<Broadcast>(1024);
+                let (i, r) = (self.clone(), readers.clone());
+                running.spawn(async move {
+                    while let Some(b) = lane_rx.recv().await {
+                        i.on_broadcast(b, &r).await;
+                    }
+                });
+                tx
+            });
+            let _ = lane.send(b).await;
+        }
+        drop(lanes);
+        while running.join_next().await.is_some() {}
+    }
+
+    /// A source's state changed: recorded (status page, `/metrics`,
+    /// `source_status`), logged once per change, and reported through the
+    /// one error path — a silent source always (a misconfiguration even when
+    /// the instrument is not observing), other failures when the instrument
+    /// is scheduled tonight.
+    async fn source_event(&self, ev: SourceEvent) {
+        let Some(service) = self.service(&ev.service).cloned() else { return };
+        let Some(row) = lock(&self.sources).entry(service.name.clone()).or_default().apply(&ev.state) else { return };
+        self.record_source(&service, row).await;
+        match &ev.state {
+            SourceState::Up(at) => tracing::info!("{} source up: {at}", service.name),
+            SourceState::Failed(e) => {
+                let text = format!("{}: {e}", service.name);
+                if matches!(e, SourceError::Silent(_)) || self.scheduled(&service.instrument).await {
+                    self.report(&service.instrument, e.code(), &text).await;
+                } else {
+                    tracing::warn!("{} {text} ({} not scheduled: no mail)", e.code(), service.instrument);
+                }
+            }
+        }
+    }
+
+    /// A keyword read for a trigger failed: the trigger is lost, so it is
+    /// reported every time, and the source's state shows it.
+    async fn read_failed(&self, service: &Service, e: SourceError) {
+        let row = lock(&self.sources).entry(service.name.clone()).or_default().apply(&SourceState::Failed(e.clone()));
+        if let Some(row) = row {
+            self.record_source(service, row).await;
+        }
+        self.report(&service.instrument, e.code(), &format!("{}: {e}", service.name)).await;
+    }
+
+    async fn record_source(&self, service: &Service, (state, code, message, since): liveness::Recorded) {
+        let row = crate::db::sources::SourceRow {
+            service: service.name.clone(),
+            owner: self.owner.clone(),
+            instrument: service.instrument.clone(),
+            state: state.into(),
+            status_code: code.map(str::to_string),
+            message: Some(message),
+            since,
+            updated: since,
+        };
+        if let Err(e) = self.archiver.db.record_source(&row).await {
+            tracing::debug!("{}: source state not recorded: {e}", service.name);
         }
     }
 
@@ -879,6 +941,7 @@ impl crate::http::DaemonView for Inner {
         let beats = lock(&self.heartbeats).clone();
         let files = lock(&self.last_file).clone();
         let silent = lock(&self.silent).clone();
+        let sources = lock(&self.sources).clone();
         self.cfg
             .service
             .iter()
@@ -892,6 +955,9 @@ impl crate::http::DaemonView for Inner {
                     last_file_age_s: files.get(&s.name).map(|t| t.elapsed().as_secs_f64()),
                     alive: Self::heartbeat_limit(s).map(|limit| beat.unwrap_or_else(|| self.started.elapsed()) <= limit),
                     silent: silent.contains(&s.name),
+                    source_state: sources.get(&s.name).filter(|v| v.up.is_some() || v.code.is_some()).map(SourceStatus::state),
+                    source_problem: sources.get(&s.name).and_then(|v| Some((v.code?, v.detail.clone()))),
+                    source_problems: sources.get(&s.name).map(|v| v.problems.iter().map(|(k, n)| (*k, *n)).collect()).unwrap_or_default(),
                 }
             })
             .collect()

@@ -34,7 +34,8 @@ pub fn format_path(format: &str, values: &BTreeMap<String, String>, zfill: &BTre
     let out = re.replace_all(format, |c: &regex::Captures| {
         let k = &c[1];
         match values.get(k) {
-            Some(v) => match zfill.get(k) {
+            // KTL names are upper case in Keck's documents, mKTL's lower case: either matches
+            Some(v) => match zfill.iter().find(|(name, _)| name.eq_ignore_ascii_case(k)).map(|(_, w)| w) {
                 Some(w) => format!("{:0>w$}", v.trim(), w = *w),
                 None => v.trim().to_string(),
             },

@@ -718,3 +718,4 @@ mod tests {
 
 pub mod queue;
 pub mod reports;
+pub mod sources;

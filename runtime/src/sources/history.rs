@@ -16,7 +16,7 @@ pub fn table_ident(name: &str) -> Result<String, SourceError> {
         && name.len() <= 63
         && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if ok { Ok(format!("\"{name}\"")) } else { Err(SourceError::Failed(format!("history table {name:?} is not a plain identifier"))) }
+    if ok { Ok(format!("\"{name}\"")) } else { Err(SourceError::Start(format!("history table {name:?} is not a plain identifier"))) }
 }
 
 /// Broadcasts of `keyword` in (`since`, `until`], oldest first.
@@ -38,7 +38,7 @@ pub async fn broadcasts(
         .bind(until)
         .fetch_all(pool)
         .await
-        .map_err(|e| SourceError::Failed(format!("keyword history {table}: {e}")))?;
+        .map_err(|e| SourceError::Start(format!("keyword history {table}: {e}")))?;
     Ok(rows
         .into_iter()
         .map(|(t, v)| Broadcast {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::{Broadcast, Reader, SourceError, now_secs};
+use super::{Broadcast, Events, Reader, SourceError, SourceState, now_secs, tell};
 
 #[derive(Clone, Debug)]
 pub struct Ktl {
@@ -25,10 +25,10 @@ impl Ktl {
         cmd.args(["-s", &self.service, "-terse", keyword]).kill_on_drop(true);
         let out = tokio::time::timeout(self.timeout, cmd.output())
             .await
-            .map_err(|_| SourceError::Failed(format!("{} -s {} {keyword}: no answer in {:?}", self.command, self.service, self.timeout)))?
-            .map_err(|e| SourceError::Failed(format!("{}: {e}", self.command)))?;
+            .map_err(|_| SourceError::Read(format!("{} -s {} {keyword}: no answer in {:?}", self.command, self.service, self.timeout)))?
+            .map_err(|e| SourceError::Start(format!("{}: {e}", self.command)))?;
         if !out.status.success() {
-            return Err(SourceError::Failed(format!(
+            return Err(SourceError::Read(format!(
                 "{} -s {} {keyword}: {} {}",
                 self.command,
                 self.service,
@@ -40,16 +40,17 @@ impl Ktl {
     }
 
     /// Poll `keywords` every `interval`, sending changes as broadcasts for
-    /// `unique` (the service's unique name). Read failures are sent to `errors`.
+    /// `unique` (the service's unique name). Read failures and recoveries are sent to `events`.
     pub async fn poll(
         self,
         unique: String,
         keywords: Vec<String>,
         interval: Duration,
         tx: mpsc::Sender<Broadcast>,
-        errors: mpsc::Sender<(String, String)>,
+        events: Events,
     ) {
         let mut last: Vec<Option<String>> = vec![None; keywords.len()];
+        let mut healthy = false;
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
@@ -57,6 +58,10 @@ impl Ktl {
             for (i, k) in keywords.iter().enumerate() {
                 match self.show(k).await {
                     Ok(v) => {
+                        if !healthy {
+                            healthy = true;
+                            tell(&events, &unique, SourceState::Up(format!("{} -s {}", self.command, self.service))).await;
+                        }
                         if last[i].as_deref() != Some(v.as_str()) {
                             last[i] = Some(v.clone());
                             let b = Broadcast { service: unique.clone(), keyword: k.clone(), value: v, time: now_secs() };
@@ -66,7 +71,8 @@ impl Ktl {
                         }
                     }
                     Err(e) => {
-                        let _ = errors.send((unique.clone(), e.to_string())).await;
+                        healthy = false;
+                        tell(&events, &unique, SourceState::Failed(e)).await;
                     }
                 }
             }

@@ -27,11 +27,64 @@ pub struct Broadcast {
     pub time: f64,
 }
 
-/// Errors of a source.
-#[derive(Debug, thiserror::Error)]
+/// Errors of a source, each with its status code ([`SourceError::code`]).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum SourceError {
+    /// The source could not start or lost its peer (connect, discovery,
+    /// subscription): `KTL_START_ERROR`.
     #[error("{0}")]
-    Failed(String),
+    Start(String),
+    /// A keyword read failed (no answer, the peer's error): `KTL_READ_ERROR`.
+    #[error("{0}")]
+    Read(String),
+    /// The peer sent what this client cannot use (malformed frames, another
+    /// protocol version, non-JSON payloads): `KTL_PROTOCOL_ERROR`.
+    #[error("{0}")]
+    Protocol(String),
+    /// Connected, but not one broadcast (not even the heartbeat) within the
+    /// heartbeat period: `KTL_SOURCE_SILENT`.
+    #[error("{0}")]
+    Silent(String),
+}
+
+impl SourceError {
+    /// The status code of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SourceError::Start(_) => "KTL_START_ERROR",
+            SourceError::Read(_) => "KTL_READ_ERROR",
+            SourceError::Protocol(_) => "KTL_PROTOCOL_ERROR",
+            SourceError::Silent(_) => "KTL_SOURCE_SILENT",
+        }
+    }
+
+    /// Whether the source is down after this error (no broadcasts arrive).
+    pub fn is_down(&self) -> bool {
+        matches!(self, SourceError::Start(_) | SourceError::Silent(_))
+    }
+}
+
+/// What a source tells the daemon about itself (besides broadcasts).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SourceEvent {
+    /// Unique service name.
+    pub service: String,
+    pub state: SourceState,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum SourceState {
+    /// Broadcasts arrive (from where).
+    Up(String),
+    Failed(SourceError),
+}
+
+/// The channel a source reports its state on.
+pub type Events = tokio::sync::mpsc::Sender<SourceEvent>;
+
+/// Send a state change of `service` (the daemon may be gone: ignored).
+pub async fn tell(events: &Events, service: &str, state: SourceState) {
+    let _ = events.send(SourceEvent { service: service.to_string(), state }).await;
 }
 
 /// Reading current keyword values of a service.
