@@ -216,6 +216,29 @@ fn discovery_finds_the_daemon_and_follows_it_to_a_new_port() {
 }
 
 #[test]
+fn a_configured_key_the_catalog_lacks_is_said_with_a_code() {
+    let caps = load("request.jsonl");
+    runtime().block_on(async {
+        let peer = Peer::start(read_answers(&caps)).await;
+        let registry = Registry::start(&caps, peer.rep_port, peer.pub_port).await;
+        let mut s = Settings::new("nids");
+        s.registry = Some(format!("127.0.0.1:{}", registry.udp_port));
+        let m = std::sync::Arc::new(Mktl::new(s));
+        let (tx, _rx) = mpsc::channel(16);
+        let (etx, mut events) = mpsc::channel(16);
+        let keys = vec!["LASTFILE".to_string(), "LOUTFILE".to_string()];
+        let mm = m.clone();
+        tokio::spawn(async move { mm.subscribe("nids".into(), keys, None, tx, etx).await });
+        let ev = tokio::time::timeout(Duration::from_secs(20), events.recv()).await.expect("an event").unwrap();
+        let SourceState::Failed(e) = ev.state else { panic!("{ev:?}") };
+        assert_eq!(e.code(), "KTL_UNKNOWN_KEY");
+        assert!(e.to_string().contains("has no key loutfile"), "{e}");
+        peer.stop().await;
+        registry.stop().await;
+    });
+}
+
+#[test]
 fn strangers_and_bad_messages_are_logged_and_the_source_keeps_running() {
     let publish = load("publish.jsonl");
     let lastfile = publish.iter().find(|c| c.frames[0] == b"nids.lastfile.").unwrap().frames.clone();

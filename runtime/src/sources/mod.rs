@@ -45,6 +45,10 @@ pub enum SourceError {
     /// heartbeat period: `KTL_SOURCE_SILENT`.
     #[error("{0}")]
     Silent(String),
+    /// The store does not have a configured key (its broadcasts will never
+    /// come): `KTL_UNKNOWN_KEY`.
+    #[error("{0}")]
+    UnknownKey(String),
 }
 
 impl SourceError {
@@ -55,6 +59,7 @@ impl SourceError {
             SourceError::Read(_) => "KTL_READ_ERROR",
             SourceError::Protocol(_) => "KTL_PROTOCOL_ERROR",
             SourceError::Silent(_) => "KTL_SOURCE_SILENT",
+            SourceError::UnknownKey(_) => "KTL_UNKNOWN_KEY",
         }
     }
 

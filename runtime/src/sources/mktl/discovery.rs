@@ -31,6 +31,8 @@ pub struct Endpoints {
     pub request: String,
     /// Publish socket, `tcp://host:port`.
     pub publish: String,
+    /// The store's keys as its catalog lists them (empty: not known).
+    pub keys: Vec<String>,
 }
 
 /// The REQ port of a discovery reply (`E komo mai:10079`), or None for a
@@ -66,7 +68,7 @@ pub async fn call(registry: &str, wait: Duration) -> Result<Vec<String>, SourceE
                     }
                 }
                 // a stranger's datagram: not an answer
-                None => tracing::debug!("mKTL discovery: ignored a datagram from {from}"),
+                None => tracing::warn!("KTL_PROTOCOL_ERROR mKTL discovery: ignored a datagram from {from} that is not an mKTL answer"),
             },
             Ok(Err(e)) => return Err(SourceError::Start(format!("mKTL discovery: {e}"))),
             Err(_) => break,
@@ -118,9 +120,28 @@ pub fn endpoints_of(store: &str, catalog: &Json) -> Result<Endpoints, SourceErro
     let host = best.get("hostname").and_then(Json::as_str).filter(|h| !h.is_empty());
     let port = |k: &str| best.get(k).and_then(Json::as_u64).filter(|p| (1..=65535).contains(p));
     match (host, port("rep"), port("pub")) {
-        (Some(h), Some(rep), Some(publ)) => Ok(Endpoints { request: format!("tcp://{h}:{rep}"), publish: format!("tcp://{h}:{publ}") }),
+        (Some(h), Some(rep), Some(publ)) => {
+            Ok(Endpoints { request: format!("tcp://{h}:{rep}"), publish: format!("tcp://{h}:{publ}"), keys: keys_of(block) })
+        }
         _ => Err(SourceError::Protocol(format!("mKTL catalog of {store:?}: provenance without hostname, rep and pub"))),
     }
+}
+
+/// The keys a catalog block lists.
+pub fn keys_of(block: &Json) -> Vec<String> {
+    block.get("items").and_then(Json::as_object).map(|m| m.keys().cloned().collect()).unwrap_or_default()
+}
+
+/// The keys of `store` as its daemon's catalog lists them.
+pub async fn catalog_keys(request: &str, store: &str, timeout: Duration) -> Result<Vec<String>, SourceError> {
+    let catalog = request_once(request, &format!("{}._catalog", wire::name(store)), timeout).await?;
+    let store = wire::name(store);
+    Ok(catalog
+        .get("value")
+        .and_then(Json::as_object)
+        .and_then(|b| b.values().find(|b| b.get("store").and_then(Json::as_str) == Some(store.as_str())))
+        .map(keys_of)
+        .unwrap_or_default())
 }
 
 /// Find `store` through the registry at `registry`.
@@ -150,13 +171,35 @@ mod tests {
         assert_eq!(parse_reply(&[0xff, 0xfe]), None);
         let cat: Json = serde_json::from_str(
             r#"{"value": {"u1": {"store": "nids", "hash": 154128535241959135611003889937011781551,
+               "items": {"lastfile": {"type": "string"}, "_nidsclk": {}},
                "provenance": [{"stratum": 1, "hostname": "relay", "rep": 1, "pub": 2}, {"stratum": 0, "hostname": "localhost", "rep": 10080, "pub": 10140}]}}}"#,
         )
         .unwrap();
         assert_eq!(
             endpoints_of("NIDS", &cat).unwrap(),
-            Endpoints { request: "tcp://localhost:10080".into(), publish: "tcp://localhost:10140".into() }
+            Endpoints {
+                request: "tcp://localhost:10080".into(),
+                publish: "tcp://localhost:10140".into(),
+                keys: vec!["_nidsclk".into(), "lastfile".into()]
+            }
         );
         assert!(endpoints_of("kpfguide", &cat).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_strangers_datagram_is_not_an_answer() {
+        let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = peer.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 64];
+            let (n, from) = peer.recv_from(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], CALL);
+            peer.send_to(b"hello", from).await.unwrap();
+            peer.send_to(b"E komo mai:12345", from).await.unwrap();
+        });
+        assert_eq!(call(&addr, Duration::from_secs(2)).await.unwrap(), vec!["tcp://127.0.0.1:12345".to_string()]);
+        let silent = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let err = call(&silent.local_addr().unwrap().to_string(), Duration::from_millis(200)).await.unwrap_err();
+        assert!(matches!(err, SourceError::Start(_)), "{err:?}");
     }
 }

@@ -101,7 +101,7 @@ impl Mktl {
     pub async fn endpoints(&self) -> Result<Endpoints, SourceError> {
         let s = &self.settings;
         if let Some(publish) = &s.publish {
-            return Ok(Endpoints { publish: publish.clone(), request: s.request.clone().unwrap_or_default() });
+            return Ok(Endpoints { publish: publish.clone(), request: s.request.clone().unwrap_or_default(), keys: Vec::new() });
         }
         if let Some(e) = self.located.lock().unwrap_or_else(|e| e.into_inner()).clone() {
             return Ok(e);
@@ -199,7 +199,9 @@ impl Mktl {
         let mut backoff = Duration::from_millis(500);
         loop {
             match self.subscription(&keys).await {
-                Ok((sub, publish)) => {
+                Ok((sub, publish, known)) => {
+                    // beside the broadcasts, not before them
+                    tokio::spawn(check_keys(self.settings.clone(), unique.clone(), keys.clone(), known, events.clone()));
                     let (ended, flowed) = self.forward(sub, &publish, &unique, silence, &tx, &events).await;
                     if tx.is_closed() {
                         return;
@@ -217,8 +219,9 @@ impl Mktl {
         }
     }
 
-    /// A SUB socket connected and subscribed to `keys`, and its address.
-    async fn subscription(&self, keys: &[String]) -> Result<(SubSocket, String), SourceError> {
+    /// A SUB socket connected and subscribed to `keys`, its address, and
+    /// the store's keys when discovery listed them.
+    async fn subscription(&self, keys: &[String]) -> Result<(SubSocket, String, Vec<String>), SourceError> {
         let e = self.endpoints().await?;
         let mut sub = SubSocket::new();
         match tokio::time::timeout(self.settings.connect_timeout, sub.connect(&e.publish)).await {
@@ -229,7 +232,7 @@ impl Mktl {
         for topic in keys.iter().map(|k| wire::topic(&self.settings.store, k)).chain([wire::clock_topic(&self.settings.store)]) {
             sub.subscribe(&topic).await.map_err(|err| SourceError::Start(format!("mKTL subscribe {topic}: {err}")))?;
         }
-        Ok((sub, e.publish))
+        Ok((sub, e.publish, e.keys))
     }
 
     /// Forward broadcasts until the socket fails or falls silent; returns
@@ -285,6 +288,25 @@ impl Mktl {
                 }
             }
         }
+    }
+}
+
+/// A configured key the store's catalog does not list is a
+/// misconfiguration (its broadcasts will never come): said once per
+/// connection, the source keeps running.
+async fn check_keys(settings: Settings, unique: String, keys: Vec<String>, mut known: Vec<String>, events: Events) {
+    if known.is_empty() && !settings.discovers() {
+        if let Some(request) = &settings.request {
+            known = discovery::catalog_keys(request, &settings.store, settings.connect_timeout).await.unwrap_or_default();
+        }
+    }
+    if known.is_empty() {
+        return;
+    }
+    let missing: Vec<String> = keys.iter().map(|k| wire::name(k)).filter(|k| !known.contains(k)).collect();
+    if !missing.is_empty() {
+        let text = format!("mKTL store {} has no key {} (check the service's trigger and heartbeat)", wire::name(&settings.store), missing.join(", "));
+        tell(&events, &unique, SourceState::Failed(SourceError::UnknownKey(text))).await;
     }
 }
 
