@@ -24,6 +24,10 @@ pub struct SourceStatus {
     pub problems: BTreeMap<&'static str, u64>,
 }
 
+/// Problems that broadcasts flowing again do not clear (only their own
+/// [`SourceState::Cleared`]).
+const LASTING: [&str; 2] = ["KTL_UNKNOWN_KEY", "KTL_READ_ERROR"];
+
 /// A state as `source_status` records it: (state, code, message, since).
 pub type Recorded = (&'static str, Option<&'static str>, String, NaiveDateTime);
 
@@ -40,8 +44,17 @@ impl SourceStatus {
         match state {
             SourceState::Up(at) => {
                 self.up = Some(true);
-                self.code = None;
-                self.detail = one_line(at);
+                // broadcasts flowing do not mend a missing key or a failed read
+                if !self.code.is_some_and(|c| LASTING.contains(&c)) {
+                    self.code = None;
+                    self.detail = one_line(at);
+                }
+            }
+            SourceState::Cleared(code) => {
+                if self.code == Some(*code) {
+                    self.code = None;
+                    self.detail = "problem cleared".into();
+                }
             }
             SourceState::Failed(e) => {
                 *self.problems.entry(e.code()).or_default() += 1;
@@ -89,5 +102,12 @@ mod tests {
         let (state, code, detail, _) = s.apply(&read).unwrap();
         assert_eq!((state, code, detail.as_str()), ("ERROR", Some("KTL_READ_ERROR"), "mKTL GET nids.outdir: KeyError: x"));
         assert_eq!(s.up, Some(true), "a failed read leaves the subscription up");
+        assert_eq!(s.apply(&SourceState::Up("tcp://h:1".into())), None, "broadcasts do not clear a failed read");
+        let (state, code, _, _) = s.apply(&SourceState::Cleared("KTL_READ_ERROR")).unwrap();
+        assert_eq!((state, code), ("UP", None));
+        s.apply(&SourceState::Failed(SourceError::UnknownKey("no key loutfile".into())));
+        assert_eq!(s.apply(&SourceState::Up("tcp://h:1".into())), None);
+        assert_eq!(s.state(), "ERROR", "a missing key stays on record while broadcasts flow");
+        assert_eq!(s.apply(&SourceState::Cleared("KTL_READ_ERROR")), None, "another code's clearing changes nothing");
     }
 }

@@ -447,12 +447,14 @@ impl Inner {
                             values.insert(k, v);
                         }
                         Err(e) => {
-                            // a lost trigger: reported every time (reconcile finds the file later)
-                            self.read_failed(&service, SourceError::Read(format!("reading {k}: {e}"))).await;
+                            // a lost trigger: reported every time, with what it said (reconcile finds the file later)
+                            let text = format!("trigger {}={:?} lost: reading {k}: {e}", b.keyword, b.value);
+                            self.read_failed(&service, SourceError::Read(text)).await;
                             return;
                         }
                     }
                 }
+                self.read_worked(&service).await;
                 match trigger::format_path(format, &values, &service.zfill) {
                     Ok(p) => p,
                     Err(e) => {
@@ -523,6 +525,7 @@ impl Inner {
 
     fn accept(&self, service: &Service, path: &str) -> anyhow::Result<u64> {
         let seq = lock(&self.journal).append(&service.name, &service.instrument, path, service.transfer, sources::now_secs())?;
+        tracing::info!("{} accepted {path} (journal entry {seq})", service.name);
         lock(&self.accepted_at).insert(path.to_string(), Instant::now());
         lock(&self.last_file).insert(service.name.clone(), Instant::now());
         Counters::bump(&self.counters.accepted);
@@ -794,6 +797,7 @@ impl Inner {
         self.record_source(&service, row).await;
         match &ev.state {
             SourceState::Up(at) => tracing::info!("{} source up: {at}", service.name),
+            SourceState::Cleared(code) => tracing::info!("{}: {code} is over", service.name),
             SourceState::Failed(e) => {
                 let text = format!("{}: {e}", service.name);
                 if matches!(e, SourceError::Silent(_)) || self.scheduled(&service.instrument).await {
@@ -813,6 +817,15 @@ impl Inner {
             self.record_source(service, row).await;
         }
         self.report(&service.instrument, e.code(), &format!("{}: {e}", service.name)).await;
+    }
+
+    /// The path's reads worked: a failed read on record is over.
+    async fn read_worked(&self, service: &Service) {
+        let row = lock(&self.sources).get_mut(&service.name).and_then(|s| s.apply(&SourceState::Cleared("KTL_READ_ERROR")));
+        if let Some(row) = row {
+            tracing::info!("{}: keyword reads work again", service.name);
+            self.record_source(service, row).await;
+        }
     }
 
     async fn record_source(&self, service: &Service, (state, code, message, since): liveness::Recorded) {

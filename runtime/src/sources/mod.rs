@@ -82,6 +82,9 @@ pub enum SourceState {
     /// Broadcasts arrive (from where).
     Up(String),
     Failed(SourceError),
+    /// A lasting problem of this code is over (a read worked again; the
+    /// catalog lists every configured key).
+    Cleared(&'static str),
 }
 
 /// The channel a source reports its state on.

@@ -7,6 +7,9 @@
 //! (`_<store>clk`, published every second by every mKTL daemon) as a sign of
 //! life; its broadcasts are not forwarded.
 //!
+//! Once (re)subscribed, the trigger's current value is read and sent as a
+//! broadcast, so a file written while the source was away is not lost.
+//!
 //! Both sockets recover on their own: the subscriber reconnects (finding
 //! the daemon again) when its socket fails or when it has seen no broadcast
 //! within the service's heartbeat period, with a backoff; a GET that gets no
@@ -135,26 +138,40 @@ impl Mktl {
     }
 
     /// GET the current value of `key` as KTL ascii.
+    /// A read whose socket failed is tried once more on a fresh socket
+    /// (found afresh), so the first read after the daemon restarted or
+    /// moved does not lose its trigger.
     pub async fn get(&self, key: &str) -> Result<String, SourceError> {
         let target = wire::target(&self.settings.store, key);
         let mut slot = self.request.lock().await;
-        let sock = match slot.as_mut() {
-            Some(s) => s,
-            None => {
-                let d = self.connect_request().await.inspect_err(|_| self.forget())?;
-                slot.insert(d)
-            }
-        };
-        match self.exchange(sock, &target).await {
-            Ok(v) => Ok(v),
-            Err(Failure::Answer(e)) => Err(e),
-            Err(Failure::Socket(e)) => {
-                // a peer that restarted (or moved) gets a new socket next time
-                *slot = None;
-                self.forget();
-                Err(e)
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let sock = match slot.as_mut() {
+                Some(s) => s,
+                None => {
+                    let d = self.connect_request().await.inspect_err(|_| self.forget())?;
+                    slot.insert(d)
+                }
+            };
+            match self.exchange(sock, &target).await {
+                Ok(v) => return Ok(v),
+                Err(Failure::Answer(e)) => return Err(e),
+                Err(Failure::Socket(e)) => {
+                    // a peer that restarted (or moved) gets a new socket
+                    *slot = None;
+                    self.forget();
+                    if tries >= 2 {
+                        return Err(e);
+                    }
+                }
             }
         }
+    }
+
+    /// Drop the request socket (the subscriber lost its peer: so did it).
+    async fn reset_request(&self) {
+        *self.request.lock().await = None;
     }
 
     /// Send one GET and wait for its ACK (bounded) and REP (bounded).
@@ -202,6 +219,7 @@ impl Mktl {
                 Ok((sub, publish, known)) => {
                     // beside the broadcasts, not before them
                     tokio::spawn(check_keys(self.settings.clone(), unique.clone(), keys.clone(), known, events.clone()));
+                    self.catch_up(&unique, &keys, &tx).await;
                     let (ended, flowed) = self.forward(sub, &publish, &unique, silence, &tx, &events).await;
                     if tx.is_closed() {
                         return;
@@ -214,8 +232,27 @@ impl Mktl {
                 Err(e) => tell(&events, &unique, SourceState::Failed(e)).await,
             }
             self.forget();
+            self.reset_request().await;
             tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(30));
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// Once subscribed, the trigger's current value (the first key) goes out
+    /// as a broadcast, as KTL's first poll does: a file written while the
+    /// source was away is not lost (the daemon's rules decide whether it is
+    /// new). Without a request address there is nothing to read.
+    async fn catch_up(&self, unique: &str, keys: &[String], tx: &mpsc::Sender<Broadcast>) {
+        let Some(trigger) = keys.first() else { return };
+        if self.endpoints().await.map(|e| e.request.is_empty()).unwrap_or(true) {
+            return;
+        }
+        match self.get(trigger).await {
+            Ok(value) => {
+                let b = Broadcast { service: unique.to_string(), keyword: wire::name(trigger), value, time: now_secs() };
+                let _ = tx.send(b).await;
+            }
+            Err(e) => tracing::warn!("{unique}: catching up on {trigger} after connecting: {e}"),
         }
     }
 
@@ -304,7 +341,9 @@ async fn check_keys(settings: Settings, unique: String, keys: Vec<String>, mut k
         return;
     }
     let missing: Vec<String> = keys.iter().map(|k| wire::name(k)).filter(|k| !known.contains(k)).collect();
-    if !missing.is_empty() {
+    if missing.is_empty() {
+        tell(&events, &unique, SourceState::Cleared("KTL_UNKNOWN_KEY")).await;
+    } else {
         let text = format!("mKTL store {} has no key {} (check the service's trigger and heartbeat)", wire::name(&settings.store), missing.join(", "));
         tell(&events, &unique, SourceState::Failed(SourceError::UnknownKey(text))).await;
     }
