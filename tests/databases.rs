@@ -9,6 +9,8 @@ use koa_dep::pipeline::JobOptions;
 use koa_dep::samples::demo::{Obs, nires};
 use koa_dep_tests::*;
 
+#[path = "databases/adopt.rs"]
+mod adopt;
 #[path = "databases/queue.rs"]
 mod queue;
 use sqlx::Connection;
@@ -34,6 +36,7 @@ async fn fresh(kind: &str, name: &'static str) -> String {
                 "koa_dep_t_queue" => ("DROP DATABASE IF EXISTS koa_dep_t_queue WITH (FORCE)", "CREATE DATABASE koa_dep_t_queue"),
                 "koa_dep_t_scale" => ("DROP DATABASE IF EXISTS koa_dep_t_scale WITH (FORCE)", "CREATE DATABASE koa_dep_t_scale"),
                 "koa_dep_t_history" => ("DROP DATABASE IF EXISTS koa_dep_t_history WITH (FORCE)", "CREATE DATABASE koa_dep_t_history"),
+                "koa_dep_t_adopt" => ("DROP DATABASE IF EXISTS koa_dep_t_adopt WITH (FORCE)", "CREATE DATABASE koa_dep_t_adopt"),
                 _ => unreachable!(),
             };
             sqlx::raw_sql(drop).execute(&mut c).await.unwrap();
@@ -48,6 +51,7 @@ async fn fresh(kind: &str, name: &'static str) -> String {
                 "koa_dep_t_store" => ("DROP DATABASE IF EXISTS koa_dep_t_store", "CREATE DATABASE koa_dep_t_store CHARACTER SET utf8mb4"),
                 "koa_dep_t_pipeline" => ("DROP DATABASE IF EXISTS koa_dep_t_pipeline", "CREATE DATABASE koa_dep_t_pipeline CHARACTER SET utf8mb4"),
                 "koa_dep_t_queue" => ("DROP DATABASE IF EXISTS koa_dep_t_queue", "CREATE DATABASE koa_dep_t_queue CHARACTER SET utf8mb4"),
+                "koa_dep_t_adopt" => ("DROP DATABASE IF EXISTS koa_dep_t_adopt", "CREATE DATABASE koa_dep_t_adopt CHARACTER SET utf8mb4"),
                 _ => unreachable!(),
             };
             sqlx::raw_sql(drop).execute(&mut c).await.unwrap();

@@ -43,6 +43,24 @@ pub enum Command {
     Ack(AckArgs),
     /// Queue a DRP product row (level 1 or 2) for a KOAID; the daemon (or `archive --dbid`) runs it.
     QueueDrp(QueueDrpArgs),
+    /// The job store's schema: what it holds, and bringing it to what koa-dep needs.
+    #[command(subcommand)]
+    Db(DbCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DbCmd {
+    /// Schema version (or "KOA reference schema, not adopted"), what an upgrade would change, row counts.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Migrate an empty or koa-dep database; adopt KOA's reference database in place (adds only, keeps every row).
+    Upgrade {
+        /// Print the statements instead of running them.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -652,6 +670,28 @@ fn print_report<T: serde::Serialize>(json: bool, v: &T, text: String) -> anyhow:
         print!("{text}");
     }
     Ok(())
+}
+
+/// `koa-dep db …` (connects without the schema check the other commands make).
+pub async fn db(cfg: Config, cmd: DbCmd) -> anyhow::Result<i32> {
+    let db = crate::db::Db::open(&cfg.database.url, cfg.database.max_connections).await?;
+    match cmd {
+        DbCmd::Status { json } => {
+            let r = db.schema_report().await?;
+            print_report(json, &r, r.text())?;
+            Ok(if r.upgrade.is_empty() { 0 } else { 3 })
+        }
+        DbCmd::Upgrade { dry_run } => {
+            let done = db.upgrade(dry_run).await?;
+            if done.is_empty() {
+                println!("nothing to do: the schema is current");
+            }
+            for d in &done {
+                println!("{}{d}", if dry_run { "" } else { "done: " });
+            }
+            Ok(0)
+        }
+    }
 }
 
 /// `koa-dep queue-drp`.

@@ -64,5 +64,6 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Report(r) => rt.block_on(cli::report(config()?, r)),
         Command::Ack(a) => rt.block_on(cli::ack(config()?, a)),
         Command::QueueDrp(q) => rt.block_on(cli::queue_drp(config()?, q)),
+        Command::Db(c) => rt.block_on(cli::db(config()?, c)),
     }
 }

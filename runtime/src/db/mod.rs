@@ -18,8 +18,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 macro_rules! const_format_row {
     ($tail:literal) => {
         concat!(
-            "SELECT id, level, koaid, instrument, service, utdatetime, status, status_code, status_message, \
-             ofname, stage_file, process_dir, creation_time, process_start_time, process_end_time, xfr_start_time, xfr_end_time, \
+            "SELECT id, COALESCE(level, 0) AS level, koaid, instrument, service, CAST(utdatetime AS CHAR) AS utdatetime, \
+             COALESCE(status, '') AS status, status_code, status_message, COALESCE(ofname, '') AS ofname, stage_file, process_dir, creation_time, process_start_time, process_end_time, xfr_start_time, xfr_end_time, \
              filesize_mb, archsize_mb, koaimtyp, semid, propint, md5, acknowledged, attempts, reprocess, transfer, lease_owner, lease_expiry, \
              archive_dir, status_code_ipac, ipac_notify_time, ipac_response_time, exptime, timings \
              FROM koa_status ",
@@ -120,6 +120,20 @@ pub struct StatusRow {
     pub timings: Option<String>,
 }
 
+impl StatusRow {
+    /// Whether the row holds archived products, or is being archived by a
+    /// koa-dep job (a lease): COMPLETE, TRANSFERRED, TRANSFERRING, IPAC's
+    /// WARNING, or PROCESSING/QUEUED under a lease. A PROCESSING row the
+    /// reference left behind (no lease) did not finish: its KOAID may be
+    /// taken over by a job with the same content ([`Db::release_koaid`]).
+    pub fn is_archived(&self) -> bool {
+        match self.status.as_str() {
+            "COMPLETE" | "TRANSFERRED" | "TRANSFERRING" | "WARNING" => true,
+            "PROCESSING" | "QUEUED" => self.lease_owner.is_some(),
+            _ => false,
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -129,6 +143,8 @@ pub enum DbError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported database URL {0:?} (use sqlite://, postgres:// or mysql://)")]
     Url(String),
+    #[error("{0}")]
+    Schema(String),
 }
 
 impl DbError {
@@ -161,7 +177,9 @@ pub struct Db {
     pub(crate) pool: Pool,
 }
 
-/// `?` → `$1, $2, …` for PostgreSQL, computed once per static statement.
+/// `?` → `$1, $2, …` for PostgreSQL, computed once per static statement;
+/// also `AS CHAR)` → `AS TEXT)` (MySQL casts to text with CHAR, which
+/// PostgreSQL reads as one character).
 pub(crate) fn pg(sql: &'static str) -> &'static str {
     static CACHE: Mutex<Option<HashMap<&'static str, &'static str>>> = Mutex::new(None);
     let mut guard = CACHE.lock().unwrap_or_else(|e| e.into_inner());
@@ -186,6 +204,7 @@ pub(crate) fn pg(sql: &'static str) -> &'static str {
             _ => out.push(c),
         }
     }
+    let out = out.replace("AS CHAR)", "AS TEXT)");
     let leaked: &'static str = Box::leak(out.into_boxed_str());
     map.insert(sql, leaked);
     leaked
@@ -272,8 +291,17 @@ pub struct Outcome {
 }
 
 impl Db {
-    /// Connect (creating an SQLite file if needed) and run migrations.
+    /// Connect (creating an SQLite file if needed) and bring koa-dep's own
+    /// schema up to date; a database that holds KOA's reference tables is
+    /// refused until `koa-dep db upgrade` adopted it ([`schema`]).
     pub async fn connect(url: &str, max_connections: u32) -> DbResult<Db> {
+        let db = Db::open(url, max_connections).await?;
+        db.ensure_schema().await?;
+        Ok(db)
+    }
+
+    /// Connect without touching the schema (`koa-dep db status`/`upgrade`).
+    pub async fn open(url: &str, max_connections: u32) -> DbResult<Db> {
         let pool = if url.starts_with("sqlite:") {
             let opts = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
@@ -281,16 +309,13 @@ impl Db {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(30))
                 .foreign_keys(true);
-            let p = SqlitePoolOptions::new().max_connections(max_connections.max(1)).connect_with(opts).await?;
-            sqlx::migrate!("./migrations/sqlite").run(&p).await?;
-            Pool::Sqlite(p)
+            Pool::Sqlite(SqlitePoolOptions::new().max_connections(max_connections.max(1)).connect_with(opts).await?)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let p = PgPoolOptions::new()
                 .max_connections(max_connections.max(1))
                 .acquire_timeout(Duration::from_secs(10))
                 .connect(url)
                 .await?;
-            sqlx::migrate!("./migrations/postgres").run(&p).await?;
             Pool::Postgres(p)
         } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
             let url = url.replacen("mariadb:", "mysql:", 1);
@@ -299,7 +324,6 @@ impl Db {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect(&url)
                 .await?;
-            sqlx::migrate!("./migrations/mysql").run(&p).await?;
             Pool::MySql(p)
         } else {
             return Err(DbError::Url(url.into()));
@@ -452,12 +476,16 @@ impl Db {
     /// unique violation when another row holds the KOAID.
     /// KOAID and UT of a job, and the input's MD5 when it was computed
     /// (an earlier MD5 is kept otherwise).
+    /// The UT date-time goes in as a timestamp (`YYYY-MM-DD HH:MM:SS`; NULL
+    /// when it is not one), so it lands in the reference's DATETIME column
+    /// and in koa-dep's text column alike.
     pub async fn set_identity(&self, id: i64, koaid: &str, utdatetime: &str, md5: Option<&str>) -> DbResult<()> {
+        let ut = NaiveDateTime::parse_from_str(utdatetime.trim(), "%Y-%m-%d %H:%M:%S").ok();
         execute!(
             self,
             "UPDATE koa_status SET koaid = ?, utdatetime = ?, md5 = COALESCE(?, md5) WHERE id = ?",
             koaid,
-            utdatetime,
+            ut,
             md5,
             id
         )?;
@@ -474,7 +502,8 @@ impl Db {
         let n = execute!(
             self,
             "UPDATE koa_status SET koaid = NULL, status = 'INVALID', status_code = 'DUPLICATE_FILE', status_message = ? \
-             WHERE id = ? AND koaid = ? AND status IN ('ERROR', 'INVALID')",
+             WHERE id = ? AND koaid = ? AND NOT (COALESCE(status, '') IN ('COMPLETE', 'TRANSFERRED', 'TRANSFERRING', 'WARNING') \
+             OR (status IN ('PROCESSING', 'QUEUED') AND lease_owner IS NOT NULL))",
             note,
             from,
             koaid
@@ -575,7 +604,7 @@ impl Db {
             self,
             i64,
             fetch_one,
-            "SELECT COUNT(*) FROM dep_error_notify WHERE instrument = ? AND status_code = ? AND email_time >= ?",
+            "SELECT COUNT(*) FROM dep_error_notify WHERE instr = ? AND status_code = ? AND email_time >= ?",
             instrument,
             code,
             since
@@ -587,7 +616,7 @@ impl Db {
     pub async fn record_notification(&self, instrument: &str, code: &str, recipients: &str) -> DbResult<()> {
         execute!(
             self,
-            "INSERT INTO dep_error_notify (email_time, instrument, status_code, recipients) VALUES (?, ?, ?, ?)",
+            "INSERT INTO dep_error_notify (email_time, instr, status_code, recipients) VALUES (?, ?, ?, ?)",
             now(),
             instrument,
             code,
@@ -647,8 +676,8 @@ impl Db {
             self,
             StatusRow,
             fetch_all,
-            "SELECT id, level, koaid, instrument, service, utdatetime, status, status_code, status_message, ofname, stage_file, \
-             process_dir, creation_time, process_start_time, process_end_time, xfr_start_time, xfr_end_time, filesize_mb, \
+            "SELECT id, COALESCE(level, 0) AS level, koaid, instrument, service, CAST(utdatetime AS CHAR) AS utdatetime, \
+             COALESCE(status, '') AS status, status_code, status_message, COALESCE(ofname, '') AS ofname, stage_file, process_dir, creation_time, process_start_time, process_end_time, xfr_start_time, xfr_end_time, filesize_mb, \
              archsize_mb, koaimtyp, semid, propint, md5, acknowledged, attempts, reprocess, transfer, lease_owner, lease_expiry, \
              archive_dir, status_code_ipac, ipac_notify_time, ipac_response_time, exptime, timings \
              FROM koa_status_history WHERE id = ? ORDER BY history_id",
@@ -663,8 +692,8 @@ impl Db {
             StatusRow,
             fetch_all,
             const_format_row!(
-                "WHERE level = ? AND (? IS NULL OR instrument = ?) AND (? IS NULL OR utdatetime >= ?) \
-                 AND (? IS NULL OR utdatetime <= ?) AND (? IS NULL OR status = ?) AND (? IS NULL OR status_code = ?) \
+                "WHERE level = ? AND (? IS NULL OR instrument = ?) AND (? IS NULL OR CAST(utdatetime AS CHAR) >= ?) \
+                 AND (? IS NULL OR CAST(utdatetime AS CHAR) <= ?) AND (? IS NULL OR status = ?) AND (? IS NULL OR status_code = ?) \
                  AND (? IS NULL OR ofname LIKE ? ESCAPE '!') ORDER BY id"
             ),
             f.level,
@@ -718,4 +747,5 @@ mod tests {
 
 pub mod queue;
 pub mod reports;
+pub mod schema;
 pub mod sources;

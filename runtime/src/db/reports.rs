@@ -126,7 +126,7 @@ impl Db {
     /// Level-0 rows of a UT date (by `utdatetime`).
     pub async fn night_rows(&self, utdate: NaiveDate) -> DbResult<Vec<StatusRow>> {
         let like = format!("{}%", utdate.format("%Y-%m-%d"));
-        Ok(fetch!(self, StatusRow, fetch_all, const_format_row!("WHERE level = 0 AND utdatetime LIKE ? ORDER BY id"), like)?)
+        Ok(fetch!(self, StatusRow, fetch_all, const_format_row!("WHERE level = 0 AND CAST(utdatetime AS CHAR) LIKE ? ORDER BY id"), like)?)
     }
 
     /// The newest `koapi_send` row of a program and instrument.

@@ -98,7 +98,7 @@ impl Job<'_> {
                 Err(e) => return Err(self.stop(Severity::Error, "QUERY_ERROR", "dedupe", e.to_string())),
             };
             if let Some(other) = taken {
-                let archived = !matches!(other.status.as_str(), "INVALID" | "ERROR");
+                let archived = other.is_archived();
                 if !archived && self.same_content(&other)? {
                     if self.opts.dry_run {
                         // a dry run changes no other row: the KOAID would be taken over
