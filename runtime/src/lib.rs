@@ -14,6 +14,7 @@ pub mod db;
 pub mod drp;
 pub mod fits;
 pub mod http;
+pub mod ingest;
 pub mod metrics;
 pub mod notify;
 pub mod paths;
