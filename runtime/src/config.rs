@@ -120,6 +120,15 @@ pub struct Daemon {
     pub http_token: Option<String>,
     /// How often heartbeats and silent instruments are checked (s).
     pub check_s: f64,
+    /// Callers of the IPAC ingest callback `/ingest_api`: name → bearer token
+    /// (`Authorization: Bearer <token>`; the log names the caller). Empty:
+    /// the endpoint answers 404.
+    pub ingest_tokens: BTreeMap<String, String>,
+    /// Addresses the callback accepts (`10.1.2.3`, `10.1.0.0/16`, `::1`); empty: any.
+    pub ingest_allow: Vec<String>,
+    /// Rows transferred longer than this (minutes) without IPAC's answer are
+    /// shown on the status page (the reference mailed after 15).
+    pub ipac_wait_min: f64,
 }
 
 impl Default for Daemon {
@@ -141,6 +150,9 @@ impl Default for Daemon {
             http_listen: None,
             http_token: None,
             check_s: 60.0,
+            ingest_tokens: BTreeMap::new(),
+            ingest_allow: vec![],
+            ipac_wait_min: 15.0,
         }
     }
 }
@@ -246,11 +258,25 @@ pub struct Notify {
     pub throttle_min: u64,
     /// Also mail warnings (each code at most once per throttle period).
     pub warnings: bool,
+    /// Send the ingest callback's PI notice to the PI (administrators in
+    /// Bcc); off: to the administrators only.
+    pub pi_mail: bool,
+    /// No PI notice for nights longer ago than this.
+    pub pi_max_age_days: i64,
 }
 
 impl Default for Notify {
     fn default() -> Self {
-        Notify { smtp_host: None, smtp_port: 25, from: "koa-dep@localhost".into(), to: vec![], throttle_min: 60, warnings: false }
+        Notify {
+            smtp_host: None,
+            smtp_port: 25,
+            from: "koa-dep@localhost".into(),
+            to: vec![],
+            throttle_min: 60,
+            warnings: false,
+            pi_mail: false,
+            pi_max_age_days: 7,
+        }
     }
 }
 

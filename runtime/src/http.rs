@@ -88,7 +88,7 @@ fn with_cookie(token: Option<&str>) -> Response {
     ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -101,6 +101,7 @@ pub fn router(state: Arc<StatusState>) -> Router {
         .route("/logout", post(logout))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
+        .route("/ingest_api", get(crate::ingest::http::ingest_api))
         .with_state(state)
 }
 
@@ -116,7 +117,8 @@ pub async fn serve(listen: &str, state: Arc<StatusState>, mut stop: tokio::sync:
                 }
             }
         };
-        if let Err(e) = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await {
+        let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
             tracing::warn!("status page: {e}");
         }
     });

@@ -39,6 +39,39 @@ impl Notifier {
         Notifier { cfg, db, transport, gate: tokio::sync::Mutex::new(()) }
     }
 
+    /// Send one message (not throttled: the caller decides, as the PI
+    /// notice does through `koa_pi_notify`).
+    pub async fn send(&self, to: &[String], bcc: &[String], subject: &str, body: &str) -> Outcome {
+        let Some(transport) = &self.transport else { return Outcome::NotConfigured };
+        if to.is_empty() {
+            return Outcome::NotConfigured;
+        }
+        let mut b = Message::builder().subject(subject);
+        match self.cfg.from.parse::<Mailbox>() {
+            Ok(f) => b = b.from(f),
+            Err(e) => return Outcome::Failed(format!("bad sender {}: {e}", self.cfg.from)),
+        }
+        for (t, is_bcc) in to.iter().map(|t| (t, false)).chain(bcc.iter().map(|t| (t, true))) {
+            match t.parse::<Mailbox>() {
+                Ok(m) if is_bcc => b = b.bcc(m),
+                Ok(m) => b = b.to(m),
+                Err(e) => return Outcome::Failed(format!("bad recipient {t}: {e}")),
+            }
+        }
+        match b.body(body.to_string()) {
+            Ok(msg) => match transport.send(msg).await {
+                Ok(_) => Outcome::Mailed,
+                Err(e) => Outcome::Failed(e.to_string()),
+            },
+            Err(e) => Outcome::Failed(e.to_string()),
+        }
+    }
+
+    /// The administrators' addresses.
+    pub fn admins(&self) -> &[String] {
+        &self.cfg.to
+    }
+
     /// Report a problem with a status code for an instrument.
     pub async fn report(&self, instrument: &str, code: &str, text: &str) -> Outcome {
         tracing::error!("{instrument} {code}: {text}");

@@ -745,6 +745,7 @@ mod tests {
     }
 }
 
+pub mod ingest;
 pub mod queue;
 pub mod reports;
 pub mod schema;

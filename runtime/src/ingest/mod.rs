@@ -1,6 +1,9 @@
-//! The ingest callback (`GET /ingest_api`): IPAC reports the end of an
-//! ingest, and the DRPs queue level-1/2 products (spec
-//! `ingest-callback.md`). [`params`] turns the query into a typed request
-//! or a list of errors. It does no I/O.
+//! The IPAC → Keck ingest callback (`/ingest_api`, spec
+//! ingest-callback.md): [`params`] parses the query, [`callback`] records
+//! IPAC's outcome or queues the DRPs' products, [`pi`] sends the PI notice.
+//! The HTTP layer ([`crate::http`]) authenticates the caller first.
 
+pub mod callback;
+pub mod http;
 pub mod params;
+pub mod pi;

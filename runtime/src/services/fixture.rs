@@ -34,6 +34,9 @@ pub struct Fixture {
     pub twilight: Option<BTreeMap<String, TwilightTimes>>,
     /// Channels answered for any window (samples as given).
     pub weather: Option<Vec<Channel>>,
+    /// SEMID → the PI's e-mail address.
+    #[serde(default)]
+    pub pi_emails: Option<BTreeMap<String, String>>,
 }
 
 impl Fixture {
@@ -52,6 +55,12 @@ fn missing<T>(what: &str, key: &str) -> Result<T, ServiceError> {
 }
 
 impl Services for Fixture {
+    fn pi_email(&self, semid: &str) -> Result<String, ServiceError> {
+        match section(&self.pi_emails, "pi_emails")?.get(semid) {
+            Some(e) => Ok(e.clone()),
+            None => missing("pi_emails", semid),
+        }
+    }
     fn program_info(&self, semid: &str) -> Result<Program, ServiceError> {
         match section(&self.programs, "programs")?.get(semid) {
             Some(p) => Ok(p.clone()),

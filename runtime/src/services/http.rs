@@ -93,6 +93,15 @@ fn list(j: Json) -> Vec<Json> {
 }
 
 impl Services for KeckApi {
+    fn pi_email(&self, semid: &str) -> Result<String, ServiceError> {
+        let Some(base) = &self.base else {
+            return Err(ServiceError::Unavailable("Keck API URL not configured".into()));
+        };
+        match self.rt.block_on(self.proposal(base, "getPIEmail", semid, "Email")) {
+            Ok(v) => Ok(as_text(&v)),
+            Err(e) => Err(ServiceError::Failed(e)),
+        }
+    }
     fn program_info(&self, semid: &str) -> Result<Program, ServiceError> {
         let Some(base) = &self.base else {
             return Err(ServiceError::Unavailable("Keck API URL not configured".into()));

@@ -24,6 +24,12 @@ pub trait Services: Send + Sync {
     fn twilight(&self, ut_date: &str) -> Result<TwilightTimes, ServiceError>;
     fn weather(&self, telnr: u8, from_utc: &str, to_utc: &str) -> Result<Vec<Channel>, ServiceError>;
     fn telescope_number(&self, instrument: &str) -> Result<u8, ServiceError>;
+    /// The PI's e-mail address of a program (host only: the ingest
+    /// callback's PI notice); unavailable unless a service answers it.
+    fn pi_email(&self, semid: &str) -> Result<String, ServiceError> {
+        let _ = semid;
+        Err(ServiceError::Unavailable("no PI e-mail service".into()))
+    }
 }
 
 /// No services configured: every answer is "unavailable".
@@ -118,6 +124,9 @@ impl<S: Services> Services for Cached<S> {
     }
     fn telescope_number(&self, instrument: &str) -> Result<u8, ServiceError> {
         cached(&self.telnrs, instrument.to_string(), self.ttl, || self.inner.telescope_number(instrument))
+    }
+    fn pi_email(&self, semid: &str) -> Result<String, ServiceError> {
+        self.inner.pi_email(semid)
     }
 }
 
