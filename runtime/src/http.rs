@@ -207,6 +207,17 @@ async fn page(State(st): State<Arc<StatusState>>, Query(q): Query<PageQuery>, he
         let _ = write!(h, "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", esc(instr), svc.join("<br>"), files.join(", "));
     }
     h.push_str("</table>");
+    // transferred, and IPAC has not called back
+    let wait = st.archiver.cfg.daemon.ipac_wait_min;
+    if let Ok(waiting) = db.waiting_for_ipac(wait).await {
+        if !waiting.is_empty() {
+            let _ = write!(h, "<h2>Waiting for IPAC</h2><p id=ipac-waiting>{} files transferred more than {wait:.0} min ago without IPAC's answer:", waiting.len());
+            for r in waiting.iter().take(20) {
+                let _ = write!(h, " {}", esc(r.koaid.as_deref().unwrap_or(&r.ofname)));
+            }
+            h.push_str("</p>");
+        }
+    }
     // errors
     h.push_str("<h2>Outstanding errors and warnings</h2>");
     if groups.is_empty() {
@@ -369,6 +380,27 @@ fn urldecode(s: &str) -> String {
     percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
+/// Seconds from the end of the transfer to IPAC's answer (the ingest
+/// callback), per instrument, over the rows answered in the last day.
+async fn ingest_latency(out: &mut String, db: &crate::db::Db) {
+    let Ok(rows) = db.ingest_latencies().await else { return };
+    let mut by: std::collections::BTreeMap<String, (u64, f64, f64)> = Default::default();
+    for (instrument, xfr_end, answered) in rows {
+        let s = (answered - xfr_end).num_milliseconds().max(0) as f64 / 1000.0;
+        let e = by.entry(instrument).or_default();
+        *e = (e.0 + 1, e.1 + s, e.2.max(s));
+    }
+    family(out, "koa_dep_ingest_latency_seconds", "summary", "Transfer end to IPAC's ingest callback, rows answered in the last day.");
+    for (instrument, (n, sum, _)) in &by {
+        sample(out, "koa_dep_ingest_latency_seconds_count", &[("instrument", instrument)], *n as f64);
+        sample(out, "koa_dep_ingest_latency_seconds_sum", &[("instrument", instrument)], *sum);
+    }
+    family(out, "koa_dep_ingest_latency_max_seconds", "gauge", "Longest transfer-to-callback time of the last day.");
+    for (instrument, (_, _, max)) in &by {
+        sample(out, "koa_dep_ingest_latency_max_seconds", &[("instrument", instrument)], *max);
+    }
+}
+
 async fn metrics(State(st): State<Arc<StatusState>>) -> Response {
     let mut out = String::new();
     match st.archiver.db.status_counts().await {
@@ -392,6 +424,7 @@ async fn metrics(State(st): State<Arc<StatusState>>) -> Response {
             }
             family(&mut out, "koa_dep_database_up", "gauge", "Whether the job store answered.");
             sample(&mut out, "koa_dep_database_up", &[], 1.0);
+            ingest_latency(&mut out, &st.archiver.db).await;
         }
         Err(_) => {
             family(&mut out, "koa_dep_database_up", "gauge", "Whether the job store answered.");

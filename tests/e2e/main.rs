@@ -5,6 +5,7 @@
 mod pipeline;
 mod reports;
 mod daemon;
+mod ingest;
 mod instruments;
 mod mktl;
 mod sandbox;

@@ -127,7 +127,8 @@ fn products_reach_the_archive_verified_and_are_ingested() {
     assert_eq!(row.status, "TRANSFERRED");
     let (start, end) = (row.xfr_start_time.unwrap(), row.xfr_end_time.unwrap());
     assert!(start <= end);
-    assert!(row.ipac_notify_time.is_some() && row.ipac_response_time.is_some());
+    // notified; the response time is IPAC's callback's, which has not come
+    assert!(row.ipac_notify_time.is_some() && row.ipac_response_time.is_none());
     assert_eq!(row.archive_dir.as_deref(), Some(format!("{}/", remote.display()).as_str()));
     // the ingest call, once, as the reference builds it
     assert_eq!(t.ingest.queries(), vec![format!("instrument=NIRES&ingesttype=lev0&koaid={koaid}")]);
@@ -248,15 +249,24 @@ fn ingest_answers_retries_and_refusals() {
     let a = archiver(&t.rt, no_api);
     let r = run(&a, &t.rt, &frame(&t.s, 27), JobOptions::default());
     assert_eq!((r.status, r.status_code.as_deref()), (Status::Error, Some("IPAC_API_UNDEFINED")), "{:?}", r.message);
-    // asked for a transfer without a destination: archived here, with a warning
+    // asked for a transfer without a destination: an error, never a COMPLETE row
     let mut none = t.s.with_services();
     none.archive.keyword_tables = Some(repo_keyword_tables());
     none.archive.root = t.s.path("archive3");
     none.database.url = format!("sqlite://{}", t.s.path("koa3.db").display());
     let a = archiver(&t.rt, none);
     let r = run(&a, &t.rt, &frame(&t.s, 28), JobOptions::default());
-    assert_eq!(r.status, Status::Complete);
-    assert!(codes(&r).contains(&"TRANSFER_NOT_CONFIGURED".to_string()), "{:?}", codes(&r));
+    assert_eq!((r.status, r.status_code.as_deref()), (Status::Error, Some("TRANSFER_NOT_CONFIGURED")), "{:?}", codes(&r));
+    // and a daemon whose service would transfer refuses to start, naming the setting
+    let mut d = t.s.with_services();
+    d.archive.keyword_tables = Some(repo_keyword_tables());
+    d.archive.root = t.s.path("archive4");
+    d.database.url = format!("sqlite://{}", t.s.path("koa4.db").display());
+    d.daemon.journal_dir = Some(t.s.path("journal4"));
+    d.service = koa_dep::samples::demo::watch_services(&t.s.path("incoming4"), ["NIRES"]);
+    d.service[0].transfer = true;
+    let err = t.rt.block_on(koa_dep::daemon::Daemon::new(d)).err().expect("refused");
+    assert!(err.to_string().contains("transfer.destination"), "{err}");
 }
 
 /// Files below a folder.

@@ -160,9 +160,23 @@ impl Daemon {
         )
     }
 
+    /// A service that transfers needs somewhere to transfer to: found at
+    /// start, not as rows that can never reach IPAC.
+    fn check_transfer_destination(cfg: &Config) -> anyhow::Result<()> {
+        let transferring: Vec<&str> = cfg.service.iter().filter(|s| s.enabled && s.transfer).map(|s| s.name.as_str()).collect();
+        if transferring.is_empty() || cfg.transfer.destination.as_deref().is_some_and(|d| !d.trim().is_empty()) {
+            return Ok(());
+        }
+        anyhow::bail!(
+            "services {} transfer their products, but transfer.destination is not set; set it (and transfer.ingest_api) or turn transfer off for them",
+            transferring.join(", ")
+        )
+    }
+
     /// A daemon around an existing archiver (tests run several on one queue).
     pub fn with_archiver(cfg: Config, archiver: Arc<Archiver>) -> anyhow::Result<Daemon> {
         Self::check_metadata_tables(&cfg, &archiver)?;
+        Self::check_transfer_destination(&cfg)?;
         let journal = Journal::open(&cfg.journal_dir()).map_err(|e| anyhow::anyhow!("journal {}: {e}", cfg.journal_dir().display()))?;
         let owner = cfg.daemon.name.clone().unwrap_or_else(|| {
             format!("{}-{}", host_name(), std::process::id())

@@ -50,6 +50,21 @@ impl Db {
         Ok(n == 1)
     }
 
+    /// IPAC's four ingest times of a row (start, copy start, copy end, end).
+    #[allow(clippy::type_complexity)]
+    pub async fn ingest_times(
+        &self,
+        id: i64,
+    ) -> DbResult<Option<(Option<NaiveDateTime>, Option<NaiveDateTime>, Option<NaiveDateTime>, Option<NaiveDateTime>)>> {
+        Ok(fetch!(
+            self,
+            (Option<NaiveDateTime>, Option<NaiveDateTime>, Option<NaiveDateTime>, Option<NaiveDateTime>),
+            fetch_optional,
+            "SELECT ingest_start_time, ingest_copy_start_time, ingest_copy_end_time, ingest_end_time FROM koa_status WHERE id = ?",
+            id
+        )?)
+    }
+
     /// Level-2 rows of an instrument whose KOAID has this UT date.
     pub async fn level2_of_night(&self, instrument: &str, utdate: NaiveDate) -> DbResult<Vec<StatusRow>> {
         let like = format!("%.{}.%", utdate.format("%Y%m%d"));

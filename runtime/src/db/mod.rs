@@ -548,9 +548,11 @@ impl Db {
         Ok(())
     }
 
-    /// The ingest API answered (`code` when it refused).
-    pub async fn ipac_responded(&self, id: i64, code: Option<&str>) -> DbResult<()> {
-        execute!(self, "UPDATE koa_status SET ipac_response_time = ?, status_code_ipac = ? WHERE id = ?", now(), code, id)?;
+    /// The ingest API refused the call (its code in `status_code_ipac`),
+    /// unless IPAC's callback already answered for the row.
+    /// (`ipac_response_time` is the callback's: [`Db::record_ipac`].)
+    pub async fn ipac_refused(&self, id: i64, code: &str) -> DbResult<()> {
+        execute!(self, "UPDATE koa_status SET status_code_ipac = ? WHERE id = ? AND ipac_response_time IS NULL", code, id)?;
         Ok(())
     }
 
@@ -570,7 +572,10 @@ impl Db {
     pub async fn finish(&self, id: i64, o: &Outcome) -> DbResult<()> {
         execute!(
             self,
-            "UPDATE koa_status SET status = COALESCE(?, status), status_code = ?, status_message = ?, \
+            // IPAC's callback may answer while the job still finishes: its
+            // COMPLETE (or ERROR) stands (reference defect 38)
+            "UPDATE koa_status SET status = CASE WHEN ipac_response_time IS NOT NULL AND status IN ('COMPLETE', 'ERROR') \
+             THEN status ELSE COALESCE(?, status) END, status_code = ?, status_message = ?, \
              process_dir = COALESCE(?, process_dir), filesize_mb = COALESCE(?, filesize_mb), \
              archsize_mb = COALESCE(?, archsize_mb), koaimtyp = COALESCE(?, koaimtyp), semid = COALESCE(?, semid), \
              propint = COALESCE(?, propint), exptime = COALESCE(?, exptime), timings = COALESCE(?, timings), \

@@ -19,14 +19,14 @@ impl Job<'_> {
             return Ok(());
         }
         let settings = self.a.cfg.transfer.clone();
+        // a transfer asked for but impossible is an error, never a COMPLETE row
         let Some(dest) = settings.destination.as_deref().map(Destination::parse) else {
-            self.diag(
-                Severity::Warn,
+            return Err(self.stop(
+                Severity::Error,
                 "TRANSFER_NOT_CONFIGURED",
                 "transfer",
                 "the job asks for a transfer but transfer.destination is not configured; the products stay here",
-            );
-            return Ok(());
+            ));
         };
         let koaid = self.koaid.clone().expect("koaid");
         let lev0 = self.lev0.clone().expect("lev0");
@@ -121,11 +121,11 @@ impl Job<'_> {
                 if let Ingested::AlreadyIngested(what) = &answer {
                     self.log.info(&format!("already ingested with the same content: {what}"));
                 }
-                let _ = self.a.block(self.a.db.ipac_responded(self.id, None));
+                // the row waits TRANSFERRED for IPAC's callback (`/ingest_api`)
                 Ok(())
             }
             Err(e) => {
-                let _ = self.a.block(self.a.db.ipac_responded(self.id, Some(e.code())));
+                let _ = self.a.block(self.a.db.ipac_refused(self.id, e.code()));
                 let _ = self.a.block(self.a.db.transfer_failed(self.id));
                 Err(self.stop(Severity::Error, e.code(), "transfer", e.to_string()))
             }
