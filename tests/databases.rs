@@ -52,6 +52,7 @@ async fn fresh(kind: &str, name: &'static str) -> String {
                 "koa_dep_t_pipeline" => ("DROP DATABASE IF EXISTS koa_dep_t_pipeline", "CREATE DATABASE koa_dep_t_pipeline CHARACTER SET utf8mb4"),
                 "koa_dep_t_queue" => ("DROP DATABASE IF EXISTS koa_dep_t_queue", "CREATE DATABASE koa_dep_t_queue CHARACTER SET utf8mb4"),
                 "koa_dep_t_adopt" => ("DROP DATABASE IF EXISTS koa_dep_t_adopt", "CREATE DATABASE koa_dep_t_adopt CHARACTER SET utf8mb4"),
+                "koa_dep_t_ingest" => ("DROP DATABASE IF EXISTS koa_dep_t_ingest", "CREATE DATABASE koa_dep_t_ingest CHARACTER SET utf8mb4"),
                 _ => unreachable!(),
             };
             sqlx::raw_sql(drop).execute(&mut c).await.unwrap();
@@ -201,4 +202,10 @@ fn the_pipeline_on_postgres_and_mariadb() {
         assert_eq!(h["INSTRUME"]["value"], "NIRES", "{kind}");
         rt.block_on(a.db.close());
     }
+}
+
+#[test]
+fn a_files_whole_life_with_ipacs_callback_on_mariadb() {
+    let url = runtime().block_on(fresh("mysql", "koa_dep_t_ingest"));
+    koa_dep_tests::ingest_loop::whole_life(Some(url));
 }

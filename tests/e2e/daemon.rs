@@ -14,7 +14,6 @@ use koa_dep::db::Status;
 use koa_dep::samples::demo::{Obs, nires_sized, watch_services};
 use koa_dep::samples::frames::{self, Size};
 use koa_dep_tests::*;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 pub(crate) fn base(s: &Scratch) -> Config {
     let mut cfg = s.with_services();
@@ -233,50 +232,7 @@ fn mktl_subscriber_queues_published_files() {
     });
 }
 
-/// A minimal SMTP server: accepts every message, sends each one's text to `tx`.
-pub(crate) async fn smtp_server(tx: tokio::sync::mpsc::UnboundedSender<String>) -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        loop {
-            let Ok((sock, _)) = listener.accept().await else { return };
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let (r, mut w) = sock.into_split();
-                let mut lines = BufReader::new(r).lines();
-                w.write_all(b"220 localhost ESMTP test\r\n").await.unwrap();
-                let mut data: Option<String> = None;
-                while let Ok(Some(line)) = lines.next_line().await {
-                    if let Some(buf) = data.as_mut() {
-                        if line == "." {
-                            tx.send(data.take().unwrap()).unwrap();
-                            w.write_all(b"250 OK queued\r\n").await.unwrap();
-                        } else {
-                            buf.push_str(&line);
-                            buf.push('\n');
-                        }
-                        continue;
-                    }
-                    let verb = line.split_whitespace().next().unwrap_or("").to_uppercase();
-                    let reply: &[u8] = match verb.as_str() {
-                        "EHLO" | "HELO" => b"250 localhost\r\n",
-                        "DATA" => {
-                            data = Some(String::new());
-                            b"354 go ahead\r\n"
-                        }
-                        "QUIT" => {
-                            w.write_all(b"221 bye\r\n").await.unwrap();
-                            return;
-                        }
-                        _ => b"250 OK\r\n",
-                    };
-                    w.write_all(reply).await.unwrap();
-                }
-            });
-        }
-    });
-    port
-}
+pub(crate) use koa_dep_tests::smtp_server;
 
 #[test]
 fn errors_are_mailed_once_per_instrument_and_code() {

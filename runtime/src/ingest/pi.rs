@@ -3,7 +3,8 @@
 //! `koa_pi_notify` insert is the dedupe, and a notice that could not be sent
 //! is released for the next callback —, only for a clean COMPLETE row of a
 //! program scheduled that night, at most `notify.pi_max_age_days` after it.
-//! It runs after the reply and never fails the callback. With
+//! It runs after the reply (once DEP's job has recorded its outcome) and
+//! never fails the callback. With
 //! `notify.pi_mail` the PI gets it (the administrators in Bcc); without,
 //! the administrators do (the reference's behaviour).
 
@@ -32,10 +33,16 @@ pub async fn notify(a: &Archiver, notifier: &Notifier, id: i64) -> PiResult {
         tracing::info!("PI notice for row {id} not sent: {why}");
         PiResult::Declined(why)
     };
-    let row = match a.db.get(id).await {
-        Ok(Some(r)) => r,
-        Ok(None) => return declined("no such row".into()),
-        Err(e) => return PiResult::Failed(e.to_string()),
+    // IPAC may answer while DEP's job still finishes: wait for its outcome
+    let mut tries = 0;
+    let row = loop {
+        match a.db.get(id).await {
+            Ok(Some(r)) if (r.process_end_time.is_some() && r.lease_owner.is_none()) || tries >= 300 => break r,
+            Ok(Some(_)) => tries += 1,
+            Ok(None) => return declined("no such row".into()),
+            Err(e) => return PiResult::Failed(e.to_string()),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     };
     let koaid = row.koaid.clone().unwrap_or_default();
     if row.instrument == "GUIDER" || (row.instrument == "NIRC2" && koaid.contains("_unp")) || row.level != 0 {
