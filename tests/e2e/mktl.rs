@@ -60,6 +60,10 @@ fn a_dead_mktl_peer_delays_neither_the_start_nor_another_service() {
         let dead = mktl_service("hiresdead", "HIRES", MktlSource { publish: Some(hole.clone()), ..Default::default() });
         cfg.service.push(slow);
         cfg.service.push(dead);
+        // a name KOA's koa_status.service cannot hold is refused at start
+        let mut long = cfg.clone();
+        long.service[0].name = "a_seventeen_chars".into();
+        assert!(koa_dep::daemon::Daemon::new(long).await.err().expect("refused").to_string().contains("16 characters"));
         let t0 = Instant::now();
         let (d, stop, task) = start(cfg).await;
         assert!(wait_until(5, || async { d.http_addr().is_some() }).await, "the status page listens at once");

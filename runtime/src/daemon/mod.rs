@@ -177,6 +177,10 @@ impl Daemon {
     pub fn with_archiver(cfg: Config, archiver: Arc<Archiver>) -> anyhow::Result<Daemon> {
         Self::check_metadata_tables(&cfg, &archiver)?;
         Self::check_transfer_destination(&cfg)?;
+        // koa_status.service is VARCHAR(16) in KOA's database
+        if let Some(s) = cfg.service.iter().find(|s| s.name.chars().count() > 16) {
+            anyhow::bail!("service name {:?} is longer than 16 characters (koa_status.service)", s.name);
+        }
         let journal = Journal::open(&cfg.journal_dir()).map_err(|e| anyhow::anyhow!("journal {}: {e}", cfg.journal_dir().display()))?;
         let owner = cfg.daemon.name.clone().unwrap_or_else(|| {
             format!("{}-{}", host_name(), std::process::id())
