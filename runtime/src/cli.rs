@@ -431,6 +431,7 @@ pub async fn archive(cfg: Config, args: ArchiveArgs) -> anyhow::Result<i32> {
         dry_run: args.dry_run,
         ..Default::default()
     };
+    let mut skipped = 0usize;
     let total = match &work {
         Work::Files(f) => f.len(),
         Work::Rows(r) => r.len(),
@@ -449,6 +450,14 @@ pub async fn archive(cfg: Config, args: ArchiveArgs) -> anyhow::Result<i32> {
         }
         Work::Rows(rows) => {
             for r in rows {
+                // an archived row whose file is gone (and has no stage copy) is left as it is:
+                // re-running it could only turn what IPAC holds into an ERROR row
+                let present = |p: &Option<String>| p.as_deref().is_some_and(|p| !p.is_empty() && std::path::Path::new(p).is_file());
+                if r.is_archived() && !present(&r.stage_file) && !present(&Some(r.ofname.clone())) {
+                    eprintln!("row {}: {} is gone and has no stage copy: not re-run, nothing changed", r.id, r.ofname);
+                    skipped += 1;
+                    continue;
+                }
                 bar.set_message(r.koaid.clone().unwrap_or_else(|| r.ofname.clone()));
                 // a row that ran before keeps its KOAID and history: a re-run
                 let o = JobOptions { reprocess: opts.reprocess || r.status != "QUEUED", ..opts.clone() };
@@ -467,7 +476,7 @@ pub async fn archive(cfg: Config, args: ArchiveArgs) -> anyhow::Result<i32> {
     if !args.json && reports.len() > 1 {
         print_summary(&reports, started.elapsed());
     }
-    let failed = reports.iter().any(|r| matches!(r.status, crate::db::Status::Error));
+    let failed = reports.iter().any(|r| matches!(r.status, crate::db::Status::Error)) || skipped > 0;
     Ok(if failed { 1 } else { 0 })
 }
 

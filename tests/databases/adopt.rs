@@ -108,9 +108,11 @@ fn koas_reference_database_is_adopted_in_place() {
     for kind in ["mysql", "postgres"] {
         let url = rt.block_on(fresh(kind, "koa_dep_t_adopt"));
         rt.block_on(load(kind, &url));
+        // a status the reference's callback wrote and koa-dep's CHECK would refuse
+        rt.block_on(raw(kind, &url, "INSERT INTO koa_status (id, level, koaid, instrument, status, ofname) VALUES (110, 2, 'KB.20190509.07554.58', 'KCWI', 'WAITING', '/s/x.fits')"));
         let widths: Vec<usize> = TABLES.iter().map(|(t, _)| column_count(kind, &url, t)).collect();
         let before: Vec<Vec<String>> = TABLES.iter().zip(&widths).map(|((t, o), w)| dump(kind, &url, t, o, *w)).collect();
-        assert_eq!(before[0].len(), 6, "{kind}: the fixture's koa_status rows");
+        assert_eq!(before[0].len(), 7, "{kind}: the fixture's koa_status rows");
 
         // refused until adopted, with the command to run
         let refused = rt.block_on(Db::connect(&url, 2)).map(|_| ()).unwrap_err().to_string();
@@ -119,7 +121,10 @@ fn koas_reference_database_is_adopted_in_place() {
         let report = rt.block_on(db.schema_report()).unwrap();
         assert_eq!(report.state, State::Reference, "{kind}");
         assert!(report.upgrade.iter().any(|s| s.contains("ADD COLUMN lease_owner")), "{kind}: {:?}", report.upgrade);
-        assert!(report.rows.contains(&("koa_status".to_string(), 6)), "{kind}: {:?}", report.rows);
+        assert!(report.rows.contains(&("koa_status".to_string(), 7)), "{kind}: {:?}", report.rows);
+        let note = report.status_check.clone().unwrap_or_default();
+        assert!(note.contains("1 koa_status rows have a status outside"), "{kind}: {note}");
+        assert!(!report.upgrade.iter().any(|s| s.contains("CHECK")), "{kind}: no CHECK while a row violates it");
         let dry = rt.block_on(db.upgrade(true)).unwrap();
         assert_eq!(dry, report.upgrade, "{kind}: a dry run prints the statements");
         assert_eq!(rt.block_on(db.schema_state()).unwrap(), State::Reference, "{kind}: and changes nothing");
@@ -169,6 +174,11 @@ fn koas_reference_database_is_adopted_in_place() {
         assert_eq!((rp.status, rp.id), (Status::Complete, again.id), "{kind}: {:?}", rp.diagnostics);
         assert!(!rt.block_on(a.db.history(again.id)).unwrap().is_empty(), "{kind}");
         assert!(!rt.block_on(a.db.history(101)).unwrap().is_empty(), "{kind}: the reference's history reads");
+        // an old archived row whose file is gone is not re-run: it stays as IPAC left it
+        let old_row = rt.block_on(a.db.get(101)).unwrap().unwrap();
+        let args = koa_dep::cli::ArchiveArgs { instrument: "NIRES".into(), dbid: Some(101), json: true, ..Default::default() };
+        assert_eq!(rt.block_on(koa_dep::cli::archive(cfg.clone(), args)).unwrap(), 1, "{kind}: refused");
+        assert_eq!(rt.block_on(a.db.get(101)).unwrap().unwrap(), old_row, "{kind}: row 101 untouched");
 
         // the reports read old and new rows alike
         let errors = rt.block_on(koa_dep::report::errors(&a.db, false, None)).unwrap();
@@ -203,6 +213,18 @@ fn koas_reference_database_is_adopted_in_place() {
         }
         rt.block_on(a.db.close());
         rt.block_on(db.close());
+    }
+}
+
+/// One statement of the test's own (no values from outside).
+async fn raw(kind: &str, url: &str, sql: &'static str) {
+    use sqlx::Connection;
+    if kind == "postgres" {
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
+    } else {
+        let mut c = sqlx::MySqlConnection::connect(url).await.unwrap();
+        sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
     }
 }
 

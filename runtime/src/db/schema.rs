@@ -386,6 +386,9 @@ impl Db {
     /// migrated; a reference database is refused until it is adopted.
     pub(crate) async fn ensure_schema(&self) -> DbResult<()> {
         match self.schema_state().await? {
+            State::KoaDep { applied, latest, .. } if applied > latest => Err(DbError::Schema(format!(
+                "this database's schema (version {applied}) is newer than this koa-dep knows (version {latest}): run the koa-dep that upgraded it"
+            ))),
             State::Reference => Err(DbError::Schema(
                 "this database holds KOA's reference tables, not yet adopted by koa-dep: see `koa-dep db status`, then run `koa-dep db upgrade`"
                     .into(),
