@@ -626,6 +626,11 @@ pub async fn reconcile(cfg: Config, args: ReconcileArgs) -> anyhow::Result<i32> 
     let since = parse_since(&args.since)?;
     let db = crate::db::Db::connect(&cfg.database.url, cfg.database.max_connections).await?;
     let missing = crate::daemon::reconcile::reconcile(&cfg, &db, since, args.enqueue).await?;
+    // a service without `files` globs is invisible here: say so rather than "0 files"
+    let blind: Vec<&str> = cfg.service.iter().filter(|s| s.enabled && s.files.is_empty()).map(|s| s.name.as_str()).collect();
+    if !blind.is_empty() {
+        eprintln!("koa-dep reconcile: services without `files` globs are not looked at: {}", blind.join(", "));
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&missing)?);
     } else {

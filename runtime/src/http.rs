@@ -459,6 +459,12 @@ async fn metrics(State(st): State<Arc<StatusState>>) -> Response {
             let up = if s.source_state == Some("DOWN") { 0.0 } else { 1.0 };
             sample(&mut out, "koa_dep_source_up", &[("service", &s.name), ("instrument", &s.instrument)], up);
         }
+        family(&mut out, "koa_dep_source_problem", "gauge", "1 while a service's keyword source has an unresolved problem (down, a failed read, a missing key), by its code.");
+        for s in services.iter() {
+            if let Some((code, _)) = &s.source_problem {
+                sample(&mut out, "koa_dep_source_problem", &[("service", &s.name), ("instrument", &s.instrument), ("code", code)], 1.0);
+            }
+        }
         family(&mut out, "koa_dep_source_problems_total", "counter", "Problems of each service's keyword source, by status code.");
         for s in services.iter() {
             for (code, n) in &s.source_problems {

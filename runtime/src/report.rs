@@ -61,7 +61,7 @@ impl ErrorReport {
     pub fn text(&self) -> String {
         let mut s = String::new();
         if self.groups.is_empty() {
-            s.push_str("no outstanding errors or warnings\n");
+            s.push_str("no outstanding errors or warnings on files\n");
         } else {
             let _ = writeln!(s, "{:<10} {:<13} {:<28} {:>6}  {:>8}", "INSTR", "STATUS", "CODE", "FILES", "NEWEST");
             for g in &self.groups {

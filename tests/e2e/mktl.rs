@@ -107,6 +107,12 @@ fn a_dead_mktl_peer_delays_neither_the_start_nor_another_service() {
         let rows = d.db().sources().await.unwrap();
         let dead = rows.iter().find(|r| r.service == "hiresdead").expect("recorded");
         assert_eq!((dead.state.as_str(), dead.status_code.as_deref()), ("DOWN", Some("KTL_START_ERROR")));
+        let metrics = reqwest::get(format!("http://{}/metrics", d.http_addr().unwrap())).await.unwrap().text().await.unwrap();
+        assert!(
+            metrics.contains(r#"koa_dep_source_problem{service="kpfslow",instrument="KPF",code="KTL_READ_ERROR"} 1"#),
+            "a failed read shows in /metrics while the subscription is up: {}",
+            metrics.lines().filter(|l| l.contains("source")).collect::<Vec<_>>().join("\n")
+        );
         let report = koa_dep::report::errors(d.db(), false, None).await.unwrap();
         assert!(report.text().contains("source: hiresdead (HIRES) DOWN KTL_START_ERROR"), "{}", report.text());
         busy.1.abort();
@@ -147,6 +153,53 @@ fn a_connected_silent_source_is_reported_even_when_not_scheduled() {
         );
         stop.send(()).unwrap();
         task.await.unwrap().unwrap();
+        peer.stop().await;
+    });
+}
+
+#[test]
+fn a_path_built_from_an_empty_keyword_is_a_lost_trigger_with_a_code() {
+    let rt = runtime();
+    let s = Scratch::new();
+    let mut cfg = base(&s);
+    rt.block_on(async {
+        let (tx, mut mails) = tokio::sync::mpsc::unbounded_channel();
+        cfg.notify.smtp_host = Some("127.0.0.1".into());
+        cfg.notify.smtp_port = smtp_server(tx).await;
+        cfg.notify.to = vec!["koaadmin@example.org".into()];
+        // the daemon restarted and forgot its values: OUTDIR answers null
+        let mut answers = Answers::default();
+        let rep = |target: &str, payload: &str| {
+            vec![
+                vec![b"a".to_vec(), vec![], b"ACK".to_vec(), vec![], vec![], vec![]],
+                vec![b"a".to_vec(), vec![], b"REP".to_vec(), target.as_bytes().to_vec(), vec![], payload.as_bytes().to_vec()],
+            ]
+        };
+        answers.set("GET", "nids.outdir", b"", rep("nids.outdir", r#"{"value": null, "time": 1.0}"#));
+        answers.set("GET", "nids.lastfile", b"", rep("nids.lastfile", r#"{"value": null, "time": 1.0}"#));
+        let peer = Peer::start(answers).await;
+        let mut svc = mktl_service("nids", "NIRES", MktlSource {
+            publish: Some(format!("tcp://127.0.0.1:{}", peer.pub_port)),
+            request: Some(format!("tcp://127.0.0.1:{}", peer.rep_port)),
+            ..Default::default()
+        });
+        svc.path_format = Some("{OUTDIR}/x.fits".into());
+        cfg.service = vec![svc];
+        let (d, stop, task) = start(cfg).await;
+        let trigger = vec![b"nids.lastfile.".to_vec(), b"a".to_vec(), br#"{"value": "s1.fits", "time": 1.0}"#.to_vec()];
+        let mut mail = None;
+        for _ in 0..100 {
+            peer.publish(&trigger).await;
+            if let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(100), mails.recv()).await {
+                mail = Some(m);
+                break;
+            }
+        }
+        let mail = mail.expect("the lost trigger is reported");
+        assert!(mail.contains("[NIRES] KEYWORD_UNPOPULATED") && mail.contains("OUTDIR is empty"), "{mail}");
+        stop.send(()).unwrap();
+        task.await.unwrap().unwrap();
+        drop(d);
         peer.stop().await;
     });
 }

@@ -153,3 +153,40 @@ fn a_silent_scheduled_instrument_is_reported_and_clears_with_a_file() {
         task.await.unwrap().unwrap();
     });
 }
+
+#[test]
+fn files_waiting_for_ipac_are_listed() {
+    let rt = runtime();
+    let s = Scratch::new();
+    let (mut cfg, _incoming) = watched(&s, &["NIRES"]);
+    cfg.daemon.http_listen = Some("127.0.0.1:0".into());
+    cfg.daemon.ipac_wait_min = 0.0;
+    rt.block_on(async {
+        let (d, stop, task) = start(cfg).await;
+        assert!(wait_until(10, || async { d.http_addr().is_some() }).await);
+        // a row transferred and never answered by IPAC
+        let id = d
+            .db()
+            .insert_job(&koa_dep::db::NewJob {
+                level: 0,
+                instrument: "NIRES",
+                service: None,
+                ofname: "/s/sdata1500/nires9/x.fits",
+                status: koa_dep::db::Status::Processing,
+                reprocess: false,
+                transfer: true,
+                stage_file: None,
+                koaid: Some("NR.20240315.30000.10"),
+            })
+            .await
+            .unwrap();
+        assert!(d.db().transfer_started(id).await.unwrap());
+        d.db().transfer_done(id, "/dest").await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let page = reqwest::get(format!("http://{}/", d.http_addr().unwrap())).await.unwrap().text().await.unwrap();
+        let waiting = page.split("id=ipac-waiting>").nth(1).map(|t| t.split("</p>").next().unwrap_or("")).unwrap_or("");
+        assert!(waiting.contains("1 files transferred") && waiting.contains("NR.20240315.30000.10"), "{waiting:?}");
+        stop.send(()).unwrap();
+        task.await.unwrap().unwrap();
+    });
+}

@@ -473,6 +473,13 @@ impl Inner {
                     }
                 }
                 self.read_worked(&service).await;
+                // a blank keyword builds a path that cannot be the file: the trigger is lost, say so
+                if let Some((k, _)) = values.iter().find(|(_, v)| v.trim().is_empty()) {
+                    let text = format!("{}: trigger {}={:?} lost: {k} is empty", service.name, b.keyword, b.value);
+                    self.report(&service.instrument, "KEYWORD_UNPOPULATED", &text).await;
+                    Counters::bump(&self.counters.ignored);
+                    return;
+                }
                 match trigger::format_path(format, &values, &service.zfill) {
                     Ok(p) => p,
                     Err(e) => {
