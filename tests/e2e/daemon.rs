@@ -448,3 +448,35 @@ fn a_job_over_the_memory_budget_is_refused_not_admitted() {
     cfg.daemon.memory_budget_mib = 16;
     ends_before_running(cfg, &s, 0, "MEMORY_BUDGET_EXCEEDED");
 }
+
+#[test]
+fn a_restarted_daemon_takes_back_its_dead_predecessors_jobs_at_once() {
+    let rt = runtime();
+    let s = Scratch::new();
+    let (cfg, incoming) = watched(&s, &["NIRES"]);
+    let dir = incoming.join("nires");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (name, f) = small_nires(41);
+    let path = dir.join(&name);
+    drop_frame(&f, &path);
+    rt.block_on(async {
+        // the predecessor (this host, a pid that no process has) claimed the file and died
+        let db = koa_dep::db::Db::connect(&cfg.database.url, 2).await.unwrap();
+        db.enqueue("NIRES", "nires_watch", &path.canonicalize().unwrap().display().to_string(), None, false).await.unwrap();
+        let dead = format!("{}-99999999", koa_dep::daemon::host_name());
+        let row = db.claim(&dead, 0, None, Duration::from_secs(3600)).await.unwrap().expect("claimed");
+        // another host's job, whose lease has not expired, is left alone
+        db.enqueue("NIRES", "nires_watch", "/elsewhere/s240315_0099.fits", None, false).await.unwrap();
+        let other = db.claim("otherhost-1", 0, None, Duration::from_secs(3600)).await.unwrap().expect("claimed");
+        // and another host's job, whose lease has not expired, is left alone
+        db.close().await;
+        let t = std::time::Instant::now();
+        let (d, stop, task) = start(cfg).await;
+        assert!(wait_until(30, || async { d.db().get(row.id).await.unwrap().is_some_and(|r| r.status == "COMPLETE") }).await, "taken back and archived");
+        eprintln!("taken back and archived in {:.1} s (the lease had an hour left)", t.elapsed().as_secs_f64());
+        let o = d.db().get(other.id).await.unwrap().unwrap();
+        assert_eq!((o.status.as_str(), o.lease_owner.as_deref()), ("PROCESSING", Some("otherhost-1")), "not ours to take");
+        stop.send(()).unwrap();
+        task.await.unwrap().unwrap();
+    });
+}

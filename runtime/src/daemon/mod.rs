@@ -279,6 +279,7 @@ impl Daemon {
             Ok(_) => {}
             Err(e) => tracing::warn!("lease check failed: {e}"),
         }
+        inner.reclaim_own().await;
         if let Some(listen) = inner.cfg.daemon.http_listen.clone() {
             let state = Arc::new(crate::http::StatusState { archiver: inner.archiver.clone(), daemon: Some(inner.clone()) });
             let addr = crate::http::serve(&listen, state, inner.stop.subscribe()).await?;
@@ -348,6 +349,18 @@ pub fn host_name() -> String {
         .unwrap_or_else(|| "host".into())
 }
 
+/// Whether a lease `owner` is an earlier run of the daemon `me` on `host`:
+/// the same configured name, or `<host>-<pid>` of a process that is gone.
+fn previous_incarnation(owner: &str, me: &str, host: &str, named: bool) -> bool {
+    if named {
+        return owner == me;
+    }
+    let Some(pid) = owner.strip_prefix(host).and_then(|r| r.strip_prefix('-')).and_then(|p| p.parse::<u32>().ok()) else {
+        return false;
+    };
+    pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -357,6 +370,25 @@ fn stopping(rx: &watch::Receiver<bool>) -> bool {
 }
 
 impl Inner {
+    /// Jobs a previous incarnation of this daemon held come back at once,
+    /// not when their lease expires: those of this daemon's own configured
+    /// name (one daemon per name), and those of `<this host>-<pid>` whose
+    /// process is gone.
+    async fn reclaim_own(&self) {
+        let owners = match self.archiver.db.lease_owners().await {
+            Ok(o) => o,
+            Err(e) => return tracing::warn!("lease owners not read: {e}"),
+        };
+        let host = host_name();
+        for owner in owners.into_iter().filter(|o| previous_incarnation(o, &self.owner, &host, self.cfg.daemon.name.is_some())) {
+            match self.archiver.db.requeue_owner(&owner).await {
+                Ok(n) if n > 0 => tracing::warn!("{n} jobs of {owner} (an earlier run of this daemon) back in the queue"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("reclaiming the jobs of {owner}: {e}"),
+            }
+        }
+    }
+
     fn admission_max(&self) -> usize {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         self.cfg.daemon.max_jobs.unwrap_or(cores)
@@ -1036,5 +1068,22 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::previous_incarnation;
+
+    #[test]
+    fn earlier_runs_are_recognised_by_name_or_by_a_dead_pid_on_this_host() {
+        assert!(previous_incarnation("ops-1", "ops-1", "h", true));
+        assert!(!previous_incarnation("ops-2", "ops-1", "h", true), "another daemon's name");
+        assert!(previous_incarnation("h-99999999", "h-1", "h", false), "no such process");
+        let me = format!("h-{}", std::process::id());
+        assert!(!previous_incarnation(&me, &me, "h", false), "this very process");
+        assert!(!previous_incarnation("h-1", "h-5", "h", false), "pid 1 is alive");
+        assert!(!previous_incarnation("other-99999999", "h-1", "h", false), "another host");
+        assert!(!previous_incarnation("h-x", "h-1", "h", false));
     }
 }

@@ -136,6 +136,26 @@ impl Db {
         )?)
     }
 
+    /// The owners of leases on running jobs.
+    pub async fn lease_owners(&self) -> DbResult<Vec<String>> {
+        Ok(scalar!(
+            self,
+            String,
+            fetch_all,
+            "SELECT DISTINCT lease_owner FROM koa_status WHERE status = 'PROCESSING' AND lease_owner IS NOT NULL"
+        )?)
+    }
+
+    /// Every job `owner` holds back to the queue at once (its process is
+    /// gone); returns how many.
+    pub async fn requeue_owner(&self, owner: &str) -> DbResult<u64> {
+        Ok(execute!(
+            self,
+            "UPDATE koa_status SET status = 'QUEUED', lease_owner = NULL, lease_expiry = NULL WHERE status = 'PROCESSING' AND lease_owner = ?",
+            owner
+        )?)
+    }
+
     /// A transient failure: back to QUEUED after `delay` unless `attempts`
     /// reached `max_attempts` (then the job stays ERROR).
     pub async fn retry_later(&self, id: i64, delay: std::time::Duration, max_attempts: i64) -> DbResult<bool> {
