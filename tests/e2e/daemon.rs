@@ -177,23 +177,7 @@ fn mktl_subscriber_queues_published_files() {
     rt.block_on(async {
         let mut publisher = zeromq::PubSocket::new();
         let ep = publisher.bind("tcp://127.0.0.1:0").await.unwrap();
-        cfg.service = vec![Service {
-            name: "nsds".into(),
-            ktl: "nsds".into(),
-            instrument: "NIRES".into(),
-            trigger: "LASTFILE".into(),
-            required_value: None,
-            path_format: None,
-            zfill: Default::default(),
-            heartbeat: Some("ITERATION".into()),
-            heartbeat_s: Some(600.0),
-            transfer: false,
-            source: Source::Mktl(MktlSource { publish: Some(ep.to_string()), ..Default::default() }),
-            history_table: None,
-            files: vec![],
-            enabled: true,
-            silent_minutes: None,
-        }];
+        cfg.service = vec![crate::mktl::mktl_service("nsds", "NIRES", MktlSource { publish: Some(ep.to_string()), ..Default::default() })];
         let (d, stop, task) = start(cfg).await;
         let mut names = Vec::new();
         for n in 0..3u32 {

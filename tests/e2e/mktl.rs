@@ -20,7 +20,7 @@ fn black_hole() -> (std::net::TcpListener, String) {
     (l, addr)
 }
 
-fn mktl_service(name: &str, instrument: &str, source: MktlSource) -> Service {
+pub(crate) fn mktl_service(name: &str, instrument: &str, source: MktlSource) -> Service {
     Service {
         name: name.into(),
         ktl: name.into(),

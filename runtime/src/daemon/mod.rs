@@ -850,8 +850,9 @@ impl Inner {
     /// is scheduled tonight.
     async fn source_event(&self, ev: SourceEvent) {
         let Some(service) = self.service(&ev.service).cloned() else { return };
-        let Some(row) = lock(&self.sources).entry(service.name.clone()).or_default().apply(&ev.state) else { return };
-        self.record_source(&service, row).await;
+        if !self.apply_source(&service, &ev.state).await {
+            return;
+        }
         match &ev.state {
             SourceState::Up(at) => tracing::info!("{} source up: {at}", service.name),
             SourceState::Cleared(code) => tracing::info!("{}: {code} is over", service.name),
@@ -869,23 +870,22 @@ impl Inner {
     /// A keyword read for a trigger failed: the trigger is lost, so it is
     /// reported every time, and the source's state shows it.
     async fn read_failed(&self, service: &Service, e: SourceError) {
-        let row = lock(&self.sources).entry(service.name.clone()).or_default().apply(&SourceState::Failed(e.clone()));
-        if let Some(row) = row {
-            self.record_source(service, row).await;
-        }
+        self.apply_source(service, &SourceState::Failed(e.clone())).await;
         self.report(&service.instrument, e.code(), &format!("{}: {e}", service.name)).await;
     }
 
     /// The path's reads worked: a failed read on record is over.
     async fn read_worked(&self, service: &Service) {
-        let row = lock(&self.sources).get_mut(&service.name).and_then(|s| s.apply(&SourceState::Cleared("KTL_READ_ERROR")));
-        if let Some(row) = row {
+        if self.apply_source(service, &SourceState::Cleared("KTL_READ_ERROR")).await {
             tracing::info!("{}: keyword reads work again", service.name);
-            self.record_source(service, row).await;
         }
     }
 
-    async fn record_source(&self, service: &Service, (state, code, message, since): liveness::Recorded) {
+    /// Take a source state in; when it changed, record it in `source_status`.
+    /// Returns whether it changed.
+    async fn apply_source(&self, service: &Service, state: &SourceState) -> bool {
+        let changed = lock(&self.sources).entry(service.name.clone()).or_default().apply(state);
+        let Some((state, code, message, since)) = changed else { return false };
         let row = crate::db::sources::SourceRow {
             service: service.name.clone(),
             owner: self.owner.clone(),
@@ -899,6 +899,7 @@ impl Inner {
         if let Err(e) = self.archiver.db.record_source(&row).await {
             tracing::debug!("{}: source state not recorded: {e}", service.name);
         }
+        true
     }
 
     /// Whether an instrument is on the telescope schedule for tonight (HST).

@@ -107,11 +107,10 @@ pub async fn request_once(address: &str, target: &str, timeout: Duration) -> Res
 /// that store, its provenance entry of the lowest stratum.
 pub fn endpoints_of(store: &str, catalog: &Json) -> Result<Endpoints, SourceError> {
     let store = wire::name(store);
-    let blocks = catalog.get("value").and_then(Json::as_object).ok_or_else(|| SourceError::Protocol("mKTL catalog without a value".into()))?;
-    let block = blocks
-        .values()
-        .find(|b| b.get("store").and_then(Json::as_str) == Some(store.as_str()))
-        .ok_or_else(|| SourceError::Start(format!("mKTL catalog has no store {store:?}")))?;
+    if catalog.get("value").and_then(Json::as_object).is_none() {
+        return Err(SourceError::Protocol("mKTL catalog without a value".into()));
+    }
+    let block = block_of(&store, catalog).ok_or_else(|| SourceError::Start(format!("mKTL catalog has no store {store:?}")))?;
     let best = block
         .get("provenance")
         .and_then(Json::as_array)
@@ -127,6 +126,12 @@ pub fn endpoints_of(store: &str, catalog: &Json) -> Result<Endpoints, SourceErro
     }
 }
 
+/// The block of `store` in a `GET <store>._catalog` answer.
+fn block_of<'a>(store: &str, catalog: &'a Json) -> Option<&'a Json> {
+    let store = wire::name(store);
+    catalog.get("value")?.as_object()?.values().find(|b| b.get("store").and_then(Json::as_str) == Some(store.as_str()))
+}
+
 /// The keys a catalog block lists.
 pub fn keys_of(block: &Json) -> Vec<String> {
     block.get("items").and_then(Json::as_object).map(|m| m.keys().cloned().collect()).unwrap_or_default()
@@ -135,13 +140,7 @@ pub fn keys_of(block: &Json) -> Vec<String> {
 /// The keys of `store` as its daemon's catalog lists them.
 pub async fn catalog_keys(request: &str, store: &str, timeout: Duration) -> Result<Vec<String>, SourceError> {
     let catalog = request_once(request, &format!("{}._catalog", wire::name(store)), timeout).await?;
-    let store = wire::name(store);
-    Ok(catalog
-        .get("value")
-        .and_then(Json::as_object)
-        .and_then(|b| b.values().find(|b| b.get("store").and_then(Json::as_str) == Some(store.as_str())))
-        .map(keys_of)
-        .unwrap_or_default())
+    Ok(block_of(store, &catalog).map(keys_of).unwrap_or_default())
 }
 
 /// Find `store` through the registry at `registry`.
