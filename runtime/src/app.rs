@@ -38,6 +38,27 @@ pub async fn archiver(cfg: Config) -> anyhow::Result<Archiver> {
     std::fs::create_dir_all(&cfg.archive.root)
         .map_err(|e| anyhow::anyhow!("archive root {}: {e}", cfg.archive.root.display()))?;
     let db = Db::connect(&cfg.database.url, cfg.database.max_connections).await?;
+    with_db(cfg, db).await
+}
+
+/// As [`archiver`], but a database server that does not answer yet is not
+/// an error (the daemon starts, and checks the schema when it answers); a
+/// refusal (wrong credentials, a schema to adopt) still is.
+pub async fn archiver_waiting_for_db(cfg: Config) -> anyhow::Result<Archiver> {
+    std::fs::create_dir_all(&cfg.archive.root)
+        .map_err(|e| anyhow::anyhow!("archive root {}: {e}", cfg.archive.root.display()))?;
+    let db = match Db::connect(&cfg.database.url, cfg.database.max_connections).await {
+        Ok(db) => db,
+        Err(e) if e.is_unavailable() => {
+            tracing::warn!("database not answering ({e}): starting without it");
+            Db::lazy(&cfg.database.url, cfg.database.max_connections)?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    with_db(cfg, db).await
+}
+
+async fn with_db(cfg: Config, db: Db) -> anyhow::Result<Archiver> {
     let rt = tokio::runtime::Handle::current();
     let services = crate::services::from_config(&cfg, rt.clone())?;
     let cfg2 = cfg.clone();

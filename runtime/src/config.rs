@@ -94,15 +94,29 @@ pub struct Daemon {
     pub max_jobs: Option<usize>,
     /// Memory the running jobs may use together, estimated from headers.
     pub memory_budget_mib: u64,
-    /// Lease on a claimed job; renewed while it runs.
+    /// Lease on a claimed job, renewed every third of it while it runs; a
+    /// dead worker's jobs come back within lease + a third (default 45 s:
+    /// a crash costs at most a minute). A restarted daemon takes back its
+    /// own at once.
     pub lease_s: u64,
     /// How often an idle daemon looks at the queue.
     pub poll_s: f64,
     /// Retries of a job that failed for a transient reason, and the first delay.
     pub max_attempts: i64,
     pub retry_delay_s: u64,
-    /// Trigger journal (default `<archive.root>/journal`).
+    /// The journal (accepted triggers, outcomes waiting for the database).
+    /// Default: `$STATE_DIRECTORY/journal` under systemd (a unit's
+    /// `StateDirectory=`, off the archive disk), else `<archive.root>/journal`.
+    /// Checked at start: writable, with `journal_min_free_mib` free.
     pub journal_dir: Option<PathBuf>,
+    /// Free space the journal's filesystem needs at start (MiB).
+    pub journal_min_free_mib: u64,
+    /// Below this much free space on the archive disk (MiB) no job starts:
+    /// the daemon waits, says so (`DISK_FULL`, `/healthz`), and resumes when
+    /// space returns.
+    pub min_free_mib: u64,
+    /// How often temporary files of dead jobs are swept (s; 0: only at start).
+    pub sweep_s: f64,
     /// Daemon logs, one file per UT date (default `<archive.root>/log`).
     pub log_dir: Option<PathBuf>,
     /// Paths a trigger may point into (spec: `/sdata`, `/operations`), as
@@ -137,11 +151,14 @@ impl Default for Daemon {
             name: None,
             max_jobs: None,
             memory_budget_mib: 2048,
-            lease_s: 600,
+            lease_s: 45,
             poll_s: 0.5,
             max_attempts: 4,
             retry_delay_s: 30,
             journal_dir: None,
+            journal_min_free_mib: 16,
+            min_free_mib: 256,
+            sweep_s: 3600.0,
             log_dir: None,
             accept_roots: vec!["/s/sdata*".into(), "/sdata*".into(), "/operations".into(), "/s/operations".into()],
             ktl_command: "show".into(),
@@ -498,7 +515,11 @@ impl Config {
     }
 
     pub fn journal_dir(&self) -> PathBuf {
-        self.daemon.journal_dir.clone().unwrap_or_else(|| self.archive.root.join("journal"))
+        self.daemon.journal_dir.clone().unwrap_or_else(|| match std::env::var_os("STATE_DIRECTORY") {
+            // systemd's StateDirectory= (the first, when it lists several)
+            Some(s) if !s.is_empty() => PathBuf::from(s.to_string_lossy().split(':').next().unwrap_or_default()).join("journal"),
+            _ => self.archive.root.join("journal"),
+        })
     }
 
     pub fn log_dir(&self) -> PathBuf {

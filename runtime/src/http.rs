@@ -48,6 +48,23 @@ pub trait DaemonView: Send + Sync {
     fn counters(&self) -> Vec<(&'static str, u64)>;
     /// Estimated memory of the running jobs and the budget (bytes).
     fn memory(&self) -> (u64, u64);
+    /// What is holding the daemon back now.
+    fn faults(&self) -> Faults;
+}
+
+/// The daemon's own faults, for `/healthz` and `/metrics`.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Faults {
+    /// Why no job starts (the archive disk is short of space).
+    pub disk_short: Option<String>,
+    /// Triggers in the journal not yet in the database.
+    pub journal_pending: usize,
+    /// Job outcomes in the journal not yet recorded.
+    pub journal_outcomes: usize,
+    /// Whether every journal line is on disk.
+    pub journal_durable: bool,
+    /// Whether the queue runs (the database answered since start).
+    pub queue_running: bool,
 }
 
 pub struct StatusState {
@@ -438,6 +455,13 @@ async fn metrics(State(st): State<Arc<StatusState>>) -> Response {
             family(&mut out, &metric, "counter", &format!("Daemon count of {name}."));
             sample(&mut out, &metric, &[], v as f64);
         }
+        let f = d.faults();
+        family(&mut out, "koa_dep_disk_full", "gauge", "Whether jobs wait for space on the archive disk.");
+        sample(&mut out, "koa_dep_disk_full", &[], f.disk_short.is_some() as u8 as f64);
+        family(&mut out, "koa_dep_journal_pending", "gauge", "Triggers in the journal not yet in the database.");
+        sample(&mut out, "koa_dep_journal_pending", &[], f.journal_pending as f64);
+        family(&mut out, "koa_dep_journal_outcomes", "gauge", "Job outcomes in the journal not yet recorded.");
+        sample(&mut out, "koa_dep_journal_outcomes", &[], f.journal_outcomes as f64);
         let (used, budget) = d.memory();
         family(&mut out, "koa_dep_admitted_memory_bytes", "gauge", "Estimated memory of the running jobs.");
         sample(&mut out, "koa_dep_admitted_memory_bytes", &[], used as f64);
@@ -477,12 +501,22 @@ async fn metrics(State(st): State<Arc<StatusState>>) -> Response {
 
 async fn healthz(State(st): State<Arc<StatusState>>) -> Response {
     let db = tokio::time::timeout(std::time::Duration::from_secs(5), st.archiver.db.status_counts()).await;
-    let body = |ok: bool, db: &str| serde_json::json!({"status": if ok { "ok" } else { "unhealthy" }, "database": db}).to_string();
-    match db {
-        Ok(Ok(_)) => ([(header::CONTENT_TYPE, "application/json")], body(true, "ok")).into_response(),
-        Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, [(header::CONTENT_TYPE, "application/json")], body(false, &e.to_string())).into_response(),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, [(header::CONTENT_TYPE, "application/json")], body(false, "timeout")).into_response(),
+    let database = match db {
+        Ok(Ok(_)) => "ok".to_string(),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "timeout".to_string(),
+    };
+    let faults = st.daemon.as_ref().map(|d| d.faults());
+    let disk = faults.as_ref().and_then(|f| f.disk_short.clone());
+    let ok = database == "ok" && disk.is_none();
+    let mut body = serde_json::json!({"status": if ok { "ok" } else { "unhealthy" }, "database": database});
+    if let Some(f) = faults {
+        body["disk"] = serde_json::json!(disk.unwrap_or_else(|| "ok".into()));
+        body["journal"] = serde_json::json!({"pending": f.journal_pending, "outcomes": f.journal_outcomes, "durable": f.journal_durable});
+        body["queue_running"] = serde_json::json!(f.queue_running);
     }
+    let code = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod config;
 pub mod daemon;
 pub mod db;
 pub mod drp;
+pub mod faults;
 pub mod fits;
 pub mod http;
 pub mod ingest;

@@ -151,6 +151,7 @@ mod tests {
             timings: timings.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             steps: vec![],
             changes: vec![],
+            unrecorded: None,
         }
     }
 

@@ -350,6 +350,7 @@ mod tests {
             ipac_response_time: None,
             exptime,
             timings: timings.map(Into::into),
+            last_step: None,
         }
     }
 

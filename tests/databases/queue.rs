@@ -65,11 +65,11 @@ async fn queue_semantics(kind: &str, db: &Db) {
     // transient failure: back in the queue after a delay, not claimable before
     let c = db.claim("w", 0, None, lease).await.unwrap().unwrap();
     assert_eq!(c.attempts, 2, "{kind}: attempts count claims");
-    assert!(db.retry_later(c.id, Duration::from_secs(3600), 4).await.unwrap());
+    assert!(db.retry_later(c.id, Duration::from_secs(3600), 4, true).await.unwrap());
     assert_eq!(db.get(c.id).await.unwrap().unwrap().status, "QUEUED");
     assert!(db.claim("w", 0, None, lease).await.unwrap().is_none(), "{kind}: not due yet");
     // the attempt limit: no retry past max_attempts
-    assert!(!db.retry_later(c.id, Duration::ZERO, 2).await.unwrap(), "{kind}");
+    assert!(!db.retry_later(c.id, Duration::ZERO, 2, true).await.unwrap(), "{kind}");
     // the same content already archived is not queued again
     let done = all[5];
     db.set_identity(done, "NR.20240315.30074.52", "2024-03-15 08:21:14.52", Some("0123456789abcdef0123456789abcdef")).await.unwrap();
@@ -81,8 +81,68 @@ async fn queue_semantics(kind: &str, db: &Db) {
     assert!(db.claim("w", 0, Some("DEIMOS"), lease).await.unwrap().is_none(), "{kind}");
     assert_eq!(db.claim("w", 0, Some("KCWI"), lease).await.unwrap().unwrap().instrument, "KCWI", "{kind}");
     assert!(db.last_seen("nsds").await.unwrap().is_some());
+    in_flight_semantics(kind, db, lease).await;
     assert!(db.known_path("/s/sdata/f07.fits").await.unwrap());
     assert!(!db.known_path("/s/sdata/never.fits").await.unwrap());
+}
+
+/// One in-flight row per file, enforced by the database; TRANSFERRING rows
+/// of a dead worker come back; a disk-full wait uses up no attempt.
+async fn in_flight_semantics(kind: &str, db: &Db, lease: Duration) {
+    // sixteen concurrent enqueues of one new path make one row
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let db = db.clone();
+        tasks.push(tokio::spawn(async move { db.enqueue("NIRES", "nsds", "/s/sdata/race.fits", None, true).await.unwrap() }));
+    }
+    let mut queued = Vec::new();
+    let mut in_flight = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            Enqueued::Queued(id) => queued.push(id),
+            Enqueued::InFlight(id) => in_flight.push(id),
+            other => panic!("{kind}: {other:?}"),
+        }
+    }
+    assert_eq!(queued.len(), 1, "{kind}: one row for one file, {in_flight:?}");
+    assert!(in_flight.iter().all(|id| *id == queued[0]), "{kind}");
+    // the key itself refuses a second in-flight row, whoever inserts it
+    let second = db
+        .insert_job(&koa_dep::db::NewJob {
+            level: 0,
+            instrument: "NIRES",
+            service: None,
+            ofname: "/s/sdata/race.fits",
+            status: Status::Queued,
+            reprocess: false,
+            transfer: false,
+            stage_file: None,
+            koaid: None,
+        })
+        .await;
+    assert!(second.is_err_and(|e| e.is_unique_violation()), "{kind}");
+    // a worker dies while transferring: the row comes back with its transfer start cleared
+    let row = loop {
+        let r = db.claim("dies", 0, None, Duration::from_millis(1)).await.unwrap().unwrap();
+        if r.id == queued[0] {
+            break r;
+        }
+        db.finish(r.id, &Outcome { status: Some(Status::Complete), ..Default::default() }).await.unwrap();
+    };
+    assert!(db.transfer_started(row.id).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(db.requeue_expired().await.unwrap() >= 1, "{kind}");
+    let back = db.get(row.id).await.unwrap().unwrap();
+    assert_eq!((back.status.as_str(), back.xfr_start_time, back.lease_owner), ("QUEUED", None, None), "{kind}");
+    // a wait for disk space does not count as an attempt
+    let again = db.claim("w", 0, None, lease).await.unwrap().unwrap();
+    assert_eq!(again.id, row.id);
+    assert!(db.retry_later(again.id, Duration::ZERO, 1, false).await.unwrap(), "{kind}: not limited by attempts");
+    assert_eq!(db.get(again.id).await.unwrap().unwrap().attempts, again.attempts - 1, "{kind}");
+    let done = db.claim("w", 0, None, lease).await.unwrap().unwrap();
+    db.finish(done.id, &Outcome { status: Some(Status::Complete), ..Default::default() }).await.unwrap();
+    // a finished file may be queued again (a new version of it)
+    assert!(matches!(db.enqueue("NIRES", "nsds", "/s/sdata/race.fits", None, true).await.unwrap(), Enqueued::Queued(_)), "{kind}");
 }
 
 #[test]

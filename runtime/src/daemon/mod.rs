@@ -14,12 +14,19 @@
 //! * **heartbeats**: a silent service is an error only when its instrument is
 //!   scheduled tonight; every error goes through [`crate::notify`];
 //! * SIGTERM/SIGINT: sources stop, waiting claims are released, running jobs
-//!   finish (nothing is left half-published).
+//!   finish (nothing is left half-published);
+//! * **faults** (issue 13): the daemon starts without its database (triggers
+//!   go to the journal, the queue begins when the database answers); an
+//!   outcome the database could not take waits in the journal; a restarted
+//!   daemon takes back its own jobs at once; a full archive disk pauses the
+//!   queue (`DISK_FULL`) instead of failing jobs; the [`sweeper`] removes
+//!   temporaries of dead jobs.
 
 pub mod admission;
 pub mod journal;
 pub mod liveness;
 pub mod reconcile;
+pub mod sweeper;
 pub mod trigger;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -33,19 +40,27 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::config::{Config, Service, Source};
-use crate::db::{Db, Status, queue::Enqueued};
+use crate::db::{Db, DbError, Status, queue::Enqueued};
 use crate::notify::Notifier;
 use crate::pipeline::{Archiver, JobOptions, JobReport};
 use crate::sources::{self, Broadcast, Reader, SourceError, SourceEvent, SourceState};
 use admission::Admission;
-use journal::Journal;
+use journal::{Journal, Retry, Settle};
 use liveness::SourceStatus;
 use trigger::Ignored;
 
 /// Status codes of failures worth another attempt (database, services,
 /// files still being written, disk). Everything INVALID is final.
-pub const TRANSIENT: &[&str] =
-    &["QUERY_ERROR", "DATABASE_ERROR", "WRITE_ERROR", "FITS_FILE_TYPE_ERROR", "TRANSFER_ERROR", "INGEST_ERROR", "TELNR_API_ERROR"];
+pub const TRANSIENT: &[&str] = &[
+    "QUERY_ERROR",
+    "DATABASE_ERROR",
+    "WRITE_ERROR",
+    "FITS_FILE_TYPE_ERROR",
+    "TRANSFER_ERROR",
+    "INGEST_ERROR",
+    "TELNR_API_ERROR",
+    crate::pipeline::DISK_FULL,
+];
 
 /// Counters for the status page, the metrics endpoint and tests.
 #[derive(Debug, Default)]
@@ -59,6 +74,11 @@ pub struct Counters {
     pub finished: AtomicU64,
     pub retried: AtomicU64,
     pub released: AtomicU64,
+    /// Outcomes kept in the journal while the database was away, then recorded.
+    pub settled_late: AtomicU64,
+    /// Temporary files of dead jobs removed, and their bytes.
+    pub swept_files: AtomicU64,
+    pub swept_bytes: AtomicU64,
 }
 
 impl Counters {
@@ -78,6 +98,9 @@ impl Counters {
             ("finished", g(&self.finished)),
             ("retried", g(&self.retried)),
             ("released", g(&self.released)),
+            ("settled_late", g(&self.settled_late)),
+            ("swept_files", g(&self.swept_files)),
+            ("swept_bytes", g(&self.swept_bytes)),
         ]
     }
 }
@@ -128,15 +151,48 @@ struct Inner {
     /// What each service's source last said of itself.
     sources: Mutex<HashMap<String, SourceStatus>>,
     started: Instant,
+    /// The database answered and its schema is koa-dep's: the queue may run.
+    db_ready: watch::Sender<bool>,
+    /// Why no job starts now (the archive disk is short of space).
+    disk_short: Mutex<Option<String>>,
+    /// Consecutive jobs that met a full disk (their retry's backoff).
+    disk_waits: AtomicU64,
+    /// When each running job started (the sweeper spares their temporaries).
+    running_since: Mutex<BTreeMap<i64, SystemTime>>,
     /// Where the status page listens.
     http_addr: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 impl Daemon {
     /// Connect to everything a configuration names.
+    /// A database that does not answer does not stop the start: the daemon
+    /// runs on its journal and begins the queue when the database answers.
     pub async fn new(cfg: Config) -> anyhow::Result<Daemon> {
-        let archiver = Arc::new(crate::app::archiver(cfg.clone()).await?);
+        let archiver = Arc::new(crate::app::archiver_waiting_for_db(cfg.clone()).await?);
         Daemon::with_archiver(cfg, archiver)
+    }
+
+    /// The journal's folder: writable (the journal opened in it), with room,
+    /// and preferably not on the archive disk (a full archive disk would
+    /// otherwise stop the triggers too).
+    fn check_journal_dir(cfg: &Config) -> anyhow::Result<()> {
+        let dir = cfg.journal_dir();
+        let free = crate::faults::free_bytes(&dir).map_err(|e| anyhow::anyhow!("journal {}: {e}", dir.display()))?;
+        if free < cfg.daemon.journal_min_free_mib << 20 {
+            anyhow::bail!(
+                "journal {}: {} MiB free, below daemon.journal_min_free_mib = {}; free space or set daemon.journal_dir elsewhere",
+                dir.display(),
+                free >> 20,
+                cfg.daemon.journal_min_free_mib
+            );
+        }
+        if crate::faults::device(&dir) == crate::faults::device(&cfg.archive.root) {
+            tracing::warn!(
+                "the journal {} is on the archive disk: a full disk would stop triggers as well as jobs; set daemon.journal_dir (or run under systemd with StateDirectory=)",
+                dir.display()
+            );
+        }
+        Ok(())
     }
 
     /// Products never leave the machine without a metadata table: every
@@ -182,14 +238,14 @@ impl Daemon {
             anyhow::bail!("service name {:?} is longer than 16 characters (koa_status.service)", s.name);
         }
         let journal = Journal::open(&cfg.journal_dir()).map_err(|e| anyhow::anyhow!("journal {}: {e}", cfg.journal_dir().display()))?;
-        let owner = cfg.daemon.name.clone().unwrap_or_else(|| {
-            format!("{}-{}", host_name(), std::process::id())
-        });
+        Self::check_journal_dir(&cfg)?;
+        let owner = cfg.daemon.name.clone().unwrap_or_else(process_owner);
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let max_jobs = cfg.daemon.max_jobs.unwrap_or(cores);
         let admission = Arc::new(Admission::new(cfg.daemon.memory_budget_mib << 20, max_jobs, Duration::from_secs(60)));
         let notifier = Notifier::new(cfg.notify.clone(), archiver.db.clone());
         let (stop, _) = watch::channel(false);
+        let (db_ready, _) = watch::channel(false);
         Ok(Daemon {
             inner: Arc::new(Inner {
                 cfg,
@@ -211,6 +267,10 @@ impl Daemon {
                 silent: Mutex::new(HashSet::new()),
                 sources: Mutex::new(HashMap::new()),
                 started: Instant::now(),
+                db_ready,
+                disk_short: Mutex::new(None),
+                disk_waits: AtomicU64::new(0),
+                running_since: Mutex::new(BTreeMap::new()),
                 http_addr: std::sync::OnceLock::new(),
             }),
         })
@@ -253,6 +313,21 @@ impl Daemon {
         lock(&self.inner.journal).pending().len()
     }
 
+    /// Job outcomes waiting in the journal for the database.
+    pub fn journal_settles(&self) -> usize {
+        lock(&self.inner.journal).settles().len()
+    }
+
+    /// Whether the queue runs (the database answered).
+    pub fn database_ready(&self) -> bool {
+        *self.inner.db_ready.borrow()
+    }
+
+    /// Why no job starts now, when the archive disk is short of space.
+    pub fn disk_short(&self) -> Option<String> {
+        lock(&self.inner.disk_short).clone()
+    }
+
     /// Hand a broadcast to the trigger rules (what sources do).
     pub async fn broadcast(&self, b: Broadcast) {
         self.inner.on_broadcast(b, &HashMap::new()).await
@@ -260,7 +335,7 @@ impl Daemon {
 
     /// Accept a file for a service (journal first, then the queue).
     pub fn accept(&self, service: &Service, path: &str) -> anyhow::Result<u64> {
-        self.inner.accept(service, path)
+        self.inner.accept(service, path, false)
     }
 
     /// Run until `shutdown` completes: sources, journal replay, dispatcher,
@@ -274,12 +349,6 @@ impl Daemon {
             inner.cfg.daemon.memory_budget_mib,
             inner.admission_max()
         );
-        match inner.archiver.db.requeue_expired().await {
-            Ok(n) if n > 0 => tracing::warn!("{n} jobs with expired leases back in the queue"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!("lease check failed: {e}"),
-        }
-        inner.reclaim_own().await;
         if let Some(listen) = inner.cfg.daemon.http_listen.clone() {
             let state = Arc::new(crate::http::StatusState { archiver: inner.archiver.clone(), daemon: Some(inner.clone()) });
             let addr = crate::http::serve(&listen, state, inner.stop.subscribe()).await?;
@@ -287,6 +356,16 @@ impl Daemon {
             let _ = inner.http_addr.set(addr);
         }
         let mut tasks = JoinSet::new();
+        // the queue begins when the database answers (it may be away at start)
+        let (fatal_tx, fatal_rx) = tokio::sync::oneshot::channel::<String>();
+        let i = inner.clone();
+        tasks.spawn(async move { i.await_database(fatal_tx).await });
+        // temporaries of dead jobs, at start and periodically
+        let i = inner.clone();
+        tasks.spawn(async move { i.sweep_loop().await });
+        // free space on the archive disk
+        let i = inner.clone();
+        tasks.spawn(async move { i.disk_loop().await });
         let (tx, mut rx) = mpsc::channel::<Broadcast>(1024);
         let (etx, mut erx) = mpsc::channel::<SourceEvent>(256);
         let (readers, _watchers) = inner.start_sources(&mut tasks, tx.clone(), etx.clone()).await;
@@ -324,7 +403,10 @@ impl Daemon {
             async move { i.dispatch_loop().await }
         });
 
-        shutdown.await;
+        let fatal = tokio::select! {
+            _ = shutdown => None,
+            Ok(why) = fatal_rx => Some(why),
+        };
         tracing::info!("daemon {} stopping", inner.owner);
         let _ = inner.stop.send(true);
         inner.dispatch.notify_one();
@@ -333,10 +415,21 @@ impl Daemon {
         // running jobs finish; waiting claims are released by the dispatcher
         let _ = dispatcher.await;
         // a last attempt to hand journalled triggers to the database
-        inner.replay_once().await;
+        if *inner.db_ready.borrow() {
+            inner.replay_once().await;
+        }
         tracing::info!("daemon {} stopped", inner.owner);
-        Ok(())
+        match fatal {
+            Some(why) => Err(anyhow::anyhow!(why)),
+            None => Ok(()),
+        }
     }
+}
+
+/// This process as a lease owner: `<host>-<pid>` (a daemon without a
+/// `daemon.name`, a command-line run).
+pub fn process_owner() -> String {
+    format!("{}-{}", host_name(), std::process::id())
 }
 
 /// This machine's name (lease owner records).
@@ -370,6 +463,157 @@ fn stopping(rx: &watch::Receiver<bool>) -> bool {
 }
 
 impl Inner {
+    /// Wait until the database answers with koa-dep's schema (migrating it),
+    /// then record the outcomes the journal kept, take back this daemon's
+    /// own jobs and expired leases, and let the queue run. A schema koa-dep
+    /// must not use (KOA's, not yet adopted; a newer one) stops the daemon.
+    async fn await_database(&self, fatal: tokio::sync::oneshot::Sender<String>) {
+        let mut said = false;
+        loop {
+            match self.archiver.db.ensure_schema().await {
+                Ok(()) => break,
+                Err(DbError::Schema(why)) => {
+                    tracing::error!("database refused: {why}");
+                    let _ = fatal.send(why);
+                    return;
+                }
+                Err(e) => {
+                    if !said {
+                        tracing::warn!("database not answering ({e}): triggers wait in the journal, the queue starts when it answers");
+                        said = true;
+                    }
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+            }
+        }
+        if said {
+            tracing::info!("database answers: the queue starts");
+        }
+        self.settle_journalled().await;
+        match self.archiver.db.requeue_expired().await {
+            Ok(n) if n > 0 => tracing::warn!("{n} jobs with expired leases back in the queue"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("lease check failed: {e}"),
+        }
+        self.reclaim_own().await;
+        let _ = self.db_ready.send(true);
+        self.replay.notify_one();
+        self.dispatch.notify_one();
+    }
+
+    /// Wait for the queue to be allowed to run.
+    async fn until_db_ready(&self) {
+        let mut rx = self.db_ready.subscribe();
+        while !*rx.borrow_and_update() {
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Temporaries of dead jobs, at start and every `daemon.sweep_s`: files
+    /// older than the oldest job running here, less a lease of grace.
+    async fn sweep_loop(&self) {
+        let root = self.cfg.archive.root.clone();
+        let grace = Duration::from_secs(self.cfg.daemon.lease_s.max(60));
+        loop {
+            let oldest = lock(&self.running_since).values().min().copied().unwrap_or_else(SystemTime::now);
+            let cutoff = oldest - grace;
+            let r = root.clone();
+            let (files, bytes) = tokio::task::spawn_blocking(move || sweeper::sweep(&r, cutoff)).await.unwrap_or((0, 0));
+            if files > 0 {
+                tracing::warn!("swept {files} temporary files ({bytes} bytes) of jobs that died");
+                self.counters.swept_files.fetch_add(files, Ordering::Relaxed);
+                self.counters.swept_bytes.fetch_add(bytes, Ordering::Relaxed);
+            }
+            if self.cfg.daemon.sweep_s <= 0.0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs_f64(self.cfg.daemon.sweep_s.max(1.0))).await;
+        }
+    }
+
+    /// The archive disk's free space, every few seconds: below
+    /// `daemon.min_free_mib` no job starts (`DISK_FULL`, once per episode,
+    /// through the one error path); when space returns the queue resumes.
+    async fn disk_loop(&self) {
+        let min = self.cfg.daemon.min_free_mib << 20;
+        loop {
+            let root = self.cfg.archive.root.clone();
+            let free = tokio::task::spawn_blocking(move || crate::faults::free_bytes(&root)).await.ok().and_then(|r| r.ok());
+            match free {
+                Some(free) if free < min => {
+                    let why = format!("{} MiB free on {}, below daemon.min_free_mib = {}", free >> 20, self.cfg.archive.root.display(), min >> 20);
+                    self.disk_full(why).await;
+                }
+                Some(_) => {
+                    if lock(&self.disk_short).take().is_some() {
+                        tracing::info!("archive disk has room again: the queue resumes");
+                        self.disk_waits.store(0, Ordering::Relaxed);
+                        self.dispatch.notify_one();
+                    }
+                }
+                None => {}
+            }
+            tokio::time::sleep(Duration::from_secs_f64(self.cfg.daemon.poll_s.clamp(0.2, 5.0) * 4.0)).await;
+        }
+    }
+
+    /// The archive disk is full: no job starts until it has room; said once per episode.
+    async fn disk_full(&self, why: String) {
+        let first = lock(&self.disk_short).replace(why.clone()).is_none();
+        if first {
+            tracing::error!("DISK_FULL {why}: no job starts until there is room");
+            self.report("DEP", crate::pipeline::DISK_FULL, &format!("{why}: jobs wait and resume when there is room")).await;
+        }
+    }
+
+    /// Record the outcomes the journal kept while the database was away.
+    /// Returns whether all went in.
+    async fn settle_journalled(&self) -> bool {
+        let settles = lock(&self.journal).settles();
+        for s in settles {
+            match self.settle_now(&s).await {
+                Ok(recorded) => {
+                    if recorded {
+                        Counters::bump(&self.counters.settled_late);
+                        tracing::info!("job {}: outcome kept during the outage recorded", s.id);
+                    } else {
+                        tracing::warn!("job {}: taken by another worker meanwhile; its journalled outcome is dropped", s.id);
+                    }
+                    lock(&self.held).remove(&s.id);
+                    if let Err(e) = lock(&self.journal).settled(s.id) {
+                        tracing::error!("journal: {e}");
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!("job {}: outcome still waits: {e}", s.id);
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Record one outcome (and its retry), if the row is still this owner's.
+    async fn settle_now(&self, s: &Settle) -> Result<bool, DbError> {
+        let db = &self.archiver.db;
+        if !db.settle_late(s.id, &s.owner, Some(&s.outcome)).await? {
+            return Ok(false);
+        }
+        if let Some(r) = &s.retry {
+            if !db.retry_later(s.id, Duration::from_secs_f64(r.delay_s), r.max_attempts, r.counted).await? {
+                let code = s.outcome.status_code.clone().unwrap_or_default();
+                self.report(&self.instrument_of(s.id).await, &code, &format!("job {}: {code}, attempts exhausted", s.id)).await;
+            }
+        }
+        Ok(true)
+    }
+
+    async fn instrument_of(&self, id: i64) -> String {
+        self.archiver.db.get(id).await.ok().flatten().map(|r| r.instrument).unwrap_or_else(|| "DEP".into())
+    }
+
     /// Jobs a previous incarnation of this daemon held come back at once,
     /// not when their lease expires: those of this daemon's own configured
     /// name (one daemon per name), and those of `<this host>-<pid>` whose
@@ -562,39 +806,53 @@ impl Inner {
             }
         };
         // the first broadcast after a start (and every watched file): the
-        // database decides whether it is new
-        if first || watched {
-            match self.archiver.db.known_path(&path).await {
-                Ok(true) => {
-                    tracing::info!("{} {path} is already in the database", service.name);
-                    Counters::bump(&self.counters.duplicates);
-                    return;
-                }
-                Ok(false) => {}
-                // database down: the journal and the queue's own checks decide later
-                Err(e) => tracing::warn!("{}: database check of {path} failed: {e}", service.name),
-            }
-        }
-        if let Err(e) = self.accept(&service, &path) {
-            self.report(&service.instrument, "JOURNAL_ERROR", &format!("{path}: {e}")).await;
+        // database decides whether it is new — after the trigger is in the
+        // journal, so an outage never slows the triggers down
+        if let Err(e) = self.accept(&service, &path, first || watched) {
+            self.report(&service.instrument, "JOURNAL_ERROR", &format!("{path}: {e} (kept in memory until the journal's disk takes it)")).await;
         }
     }
 
-    fn accept(&self, service: &Service, path: &str) -> anyhow::Result<u64> {
-        let seq = lock(&self.journal).append(&service.name, &service.instrument, path, service.transfer, sources::now_secs())?;
+    /// Journal a trigger (durably, before any database call) and wake the
+    /// replay. A journal whose disk refuses the write keeps it in memory:
+    /// the trigger still goes to the queue, and the error is returned.
+    fn accept(&self, service: &Service, path: &str, check: bool) -> anyhow::Result<u64> {
+        let (seq, written) = lock(&self.journal).append(&service.name, &service.instrument, path, service.transfer, sources::now_secs(), check);
         tracing::info!("{} accepted {path} (journal entry {seq})", service.name);
         lock(&self.accepted_at).insert(path.to_string(), Instant::now());
         lock(&self.last_file).insert(service.name.clone(), Instant::now());
         Counters::bump(&self.counters.accepted);
         self.replay.notify_one();
+        written.map_err(|e| anyhow::anyhow!("journal {}: {e}", self.cfg.journal_dir().display()))?;
         Ok(seq)
     }
 
     /// Move journal entries into the queue; keeps them when the database is
     /// down. Returns whether every entry went in.
     async fn replay_once(&self) -> bool {
+        if !self.settle_journalled().await {
+            return false;
+        }
         let pending = lock(&self.journal).pending();
         for e in pending {
+            if e.check {
+                match self.archiver.db.known_path(&e.path).await {
+                    Ok(true) => {
+                        tracing::info!("{} {} is already in the database", e.service, e.path);
+                        Counters::bump(&self.counters.duplicates);
+                        lock(&self.accepted_at).remove(&e.path);
+                        if let Err(err) = lock(&self.journal).ack(e.seq) {
+                            tracing::error!("journal ack {}: {err}", e.seq);
+                        }
+                        continue;
+                    }
+                    Ok(false) => {}
+                    Err(err) => {
+                        tracing::warn!("database unavailable, {} triggers wait in the journal: {err}", lock(&self.journal).pending().len());
+                        return false;
+                    }
+                }
+            }
             let md5 = self.archived_md5(&e.path).await;
             match self.archiver.db.enqueue(&e.instrument, &e.service, &e.path, md5.as_deref(), e.transfer).await {
                 Ok(r) => {
@@ -644,6 +902,7 @@ impl Inner {
     }
 
     async fn replay_loop(&self) {
+        self.until_db_ready().await;
         loop {
             let all_in = self.replay_once().await;
             let wait = if all_in { Duration::from_secs(30) } else { Duration::from_secs(2) };
@@ -654,10 +913,13 @@ impl Inner {
         }
     }
 
+    /// Every third of the lease: renew the leases held here, and bring back
+    /// the jobs of workers whose lease ran out (a crash costs at most a
+    /// lease and a third).
     async fn lease_loop(&self) {
         let lease = Duration::from_secs(self.cfg.daemon.lease_s.max(3));
         let mut tick = tokio::time::interval(lease / 3);
-        let mut since_requeue = Instant::now();
+        self.until_db_ready().await;
         loop {
             tick.tick().await;
             let held: Vec<i64> = lock(&self.held).iter().copied().collect();
@@ -666,8 +928,7 @@ impl Inner {
                     tracing::warn!("lease renewal of job {id} failed: {e}");
                 }
             }
-            if since_requeue.elapsed() >= lease / 2 {
-                since_requeue = Instant::now();
+            {
                 match self.archiver.db.requeue_expired().await {
                     Ok(n) if n > 0 => {
                         tracing::warn!("{n} jobs of a dead worker back in the queue");
@@ -688,13 +949,19 @@ impl Inner {
         let mut stop = self.stop.subscribe();
         let mut waiting: Vec<(crate::db::StatusRow, u64, Instant)> = Vec::new();
         let mut running = JoinSet::new();
+        tokio::select! {
+            _ = self.until_db_ready() => {}
+            _ = stop.changed() => {}
+        }
         loop {
             if stopping(&stop) {
                 break;
             }
+            // a full archive disk: nothing new starts until there is room
+            let short = lock(&self.disk_short).is_some();
             // claim up to the look-ahead
             // level 0 first; DRP rows (levels 1 and 2) when no raw file waits
-            let mut level = 0;
+            let mut level = if short { 3 } else { 0 };
             while waiting.len() < lookahead && level <= 2 {
                 match self.archiver.db.claim(&self.owner, level, None, lease).await {
                     Ok(Some(row)) => {
@@ -762,9 +1029,12 @@ impl Inner {
 
     async fn run_one(&self, row: crate::db::StatusRow) {
         let (id, level) = (row.id, row.level);
+        lock(&self.running_since).insert(id, SystemTime::now());
         let a = self.archiver.clone();
         let opts = JobOptions::default();
-        let report = match tokio::task::spawn_blocking(move || a.run_job(id, &opts)).await {
+        let joined = tokio::task::spawn_blocking(move || a.run_job(id, &opts)).await;
+        lock(&self.running_since).remove(&id);
+        let mut report = match joined {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!("job {id} worker failed: {e}");
@@ -772,34 +1042,83 @@ impl Inner {
                 return;
             }
         };
-        lock(&self.held).remove(&id);
         Counters::bump(&self.counters.finished);
-        let ofname = row.ofname.clone();
-        let since = lock(&self.accepted_at).remove(&ofname);
+        let since = lock(&self.accepted_at).remove(&row.ofname);
         let latency_s = since.map(|t| t.elapsed().as_secs_f64()).unwrap_or_else(|| {
             let created = row.creation_time.map(|c| (crate::db::now() - c).num_milliseconds() as f64 / 1000.0);
             created.unwrap_or(0.0)
         });
-        let code = report.status_code.clone().unwrap_or_default();
-        if report.status == Status::Error {
-            if TRANSIENT.contains(&code.as_str()) {
-                let attempts = row.attempts.max(1);
-                let delay = Duration::from_secs(self.cfg.daemon.retry_delay_s.saturating_mul(1 << (attempts - 1).min(10)));
-                match self.archiver.db.retry_later(id, delay, self.cfg.daemon.max_attempts).await {
-                    Ok(true) => {
-                        Counters::bump(&self.counters.retried);
-                        tracing::warn!("job {id} {code}: retry {} in {:?}", attempts + 1, delay);
-                    }
-                    Ok(false) => self.report(&report.instrument, &code, &describe(&report)).await,
-                    Err(e) => tracing::warn!("job {id}: retry not recorded: {e}"),
-                }
-            } else {
-                self.report(&report.instrument, if code.is_empty() { "ERROR" } else { &code }, &describe(&report)).await;
+        if report.status_code.as_deref() == Some(crate::pipeline::DISK_FULL) {
+            self.disk_full(format!("job {id} ({}): {}", row.ofname, report.message.as_deref().unwrap_or(""))).await;
+        }
+        let retry = self.retry_for(&report, &row);
+        match report.unrecorded.take() {
+            // the database is away: the outcome waits in the journal, the lease stays held
+            Some(outcome) => self.keep_settle(Settle { id, owner: self.owner.clone(), outcome, retry }).await,
+            None => {
+                lock(&self.held).remove(&id);
+                self.after_outcome(&report, retry).await;
             }
-        } else if report.status == Status::Invalid && self.cfg.notify.warnings {
-            self.report(&report.instrument, &code, &describe(&report)).await;
         }
         lock(&self.finished).push(Finished { report, level, latency_s, done_at: Instant::now() });
+    }
+
+    /// How a failed job comes back: transient codes after a backoff (a full
+    /// disk's wait uses up no attempt); None when it does not.
+    fn retry_for(&self, report: &JobReport, row: &crate::db::StatusRow) -> Option<Retry> {
+        let code = report.status_code.as_deref().unwrap_or("");
+        if report.status != Status::Error || !TRANSIENT.contains(&code) {
+            return None;
+        }
+        let disk = code == crate::pipeline::DISK_FULL;
+        let n = if disk { self.disk_waits.fetch_add(1, Ordering::Relaxed) + 1 } else { row.attempts.max(1) as u64 };
+        let factor = 1u64 << (n - 1).min(if disk { 4 } else { 10 });
+        Some(Retry { delay_s: self.cfg.daemon.retry_delay_s.saturating_mul(factor) as f64, max_attempts: self.cfg.daemon.max_attempts, counted: !disk })
+    }
+
+    /// A job's outcome is recorded: retry it, or say what failed.
+    async fn after_outcome(&self, report: &JobReport, retry: Option<Retry>) {
+        let id = report.id;
+        let code = report.status_code.clone().unwrap_or_default();
+        match (report.status, retry) {
+            (Status::Error, Some(r)) => {
+                let delay = Duration::from_secs_f64(r.delay_s);
+                match self.archiver.db.retry_later(id, delay, r.max_attempts, r.counted).await {
+                    Ok(true) => {
+                        Counters::bump(&self.counters.retried);
+                        tracing::warn!("job {id} {code}: back in the queue in {delay:?}");
+                    }
+                    Ok(false) => self.report(&report.instrument, &code, &describe(report)).await,
+                    Err(e) => {
+                        // the database went away between the outcome and the retry
+                        tracing::warn!("job {id}: retry not recorded ({e}): kept in the journal");
+                        let outcome = crate::db::Outcome {
+                            status: Some(report.status),
+                            status_code: report.status_code.clone(),
+                            status_message: report.message.clone(),
+                            ..Default::default()
+                        };
+                        lock(&self.held).insert(id);
+                        self.keep_settle(Settle { id, owner: self.owner.clone(), outcome, retry: Some(r) }).await;
+                    }
+                }
+            }
+            (Status::Error, None) => self.report(&report.instrument, if code.is_empty() { "ERROR" } else { &code }, &describe(report)).await,
+            (Status::Invalid, _) if self.cfg.notify.warnings => self.report(&report.instrument, &code, &describe(report)).await,
+            _ => {}
+        }
+    }
+
+    /// Keep an outcome in the journal until the database takes it; the job
+    /// stays held (its lease renewed once the database answers), so it is
+    /// not run again.
+    async fn keep_settle(&self, s: Settle) {
+        let id = s.id;
+        tracing::warn!("job {id}: the database did not take its outcome; kept in the journal until it answers");
+        if let Err(e) = lock(&self.journal).settle(s) {
+            tracing::error!("journal: job {id}'s outcome kept in memory only: {e}");
+        }
+        self.replay.notify_one();
     }
 
     /// End a claimed row ERROR without running it, through the one error path.
@@ -1040,6 +1359,17 @@ impl crate::http::DaemonView for Inner {
 
     fn memory(&self) -> (u64, u64) {
         (self.admission.used(), self.cfg.daemon.memory_budget_mib << 20)
+    }
+
+    fn faults(&self) -> crate::http::Faults {
+        let j = lock(&self.journal);
+        crate::http::Faults {
+            disk_short: lock(&self.disk_short).clone(),
+            journal_pending: j.pending().len(),
+            journal_outcomes: j.settles().len(),
+            journal_durable: j.durable(),
+            queue_running: *self.db_ready.borrow(),
+        }
     }
 }
 

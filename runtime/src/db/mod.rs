@@ -21,7 +21,7 @@ macro_rules! const_format_row {
             "SELECT id, COALESCE(level, 0) AS level, koaid, instrument, service, CAST(utdatetime AS CHAR) AS utdatetime, \
              COALESCE(status, '') AS status, status_code, status_message, COALESCE(ofname, '') AS ofname, stage_file, process_dir, creation_time, process_start_time, process_end_time, xfr_start_time, xfr_end_time, \
              filesize_mb, archsize_mb, koaimtyp, semid, propint, md5, acknowledged, attempts, reprocess, transfer, lease_owner, lease_expiry, \
-             archive_dir, status_code_ipac, ipac_notify_time, ipac_response_time, exptime, timings \
+             archive_dir, status_code_ipac, ipac_notify_time, ipac_response_time, exptime, timings, last_step \
              FROM koa_status ",
             $tail
         )
@@ -29,7 +29,7 @@ macro_rules! const_format_row {
 }
 
 /// Job status (CHECK-enforced in the schema).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Status {
     Queued,
     Processing,
@@ -118,6 +118,9 @@ pub struct StatusRow {
     pub exptime: Option<f64>,
     /// Seconds per pipeline step, as a JSON object.
     pub timings: Option<String>,
+    /// The job's last durable step (`published`, `transferred`): where a
+    /// job that comes back after a crash or an outage resumes.
+    pub last_step: Option<String>,
 }
 
 impl StatusRow {
@@ -148,6 +151,12 @@ pub enum DbError {
 }
 
 impl DbError {
+    /// The server did not answer (down, unreachable, timed out) — as
+    /// opposed to answering with a refusal.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, DbError::Sqlx(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_)))
+    }
+
     /// A unique-index violation (e.g. a KOAID taken by another row).
     pub fn is_unique_violation(&self) -> bool {
         matches!(self, DbError::Sqlx(sqlx::Error::Database(e)) if e.is_unique_violation())
@@ -274,7 +283,7 @@ pub struct NewJob<'a> {
 }
 
 /// Columns set when a job ends.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Outcome {
     pub status: Option<Status>,
     pub status_code: Option<String>,
@@ -298,6 +307,21 @@ impl Db {
         let db = Db::open(url, max_connections).await?;
         db.ensure_schema().await?;
         Ok(db)
+    }
+
+    /// A job store whose server may not answer yet: connections are made
+    /// when first needed (the daemon starting during a database outage).
+    /// The schema is checked by the caller once the server answers.
+    pub fn lazy(url: &str, max_connections: u32) -> DbResult<Db> {
+        let pool = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Pool::Postgres(PgPoolOptions::new().max_connections(max_connections.max(1)).acquire_timeout(Duration::from_secs(10)).connect_lazy(url)?)
+        } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
+            let url = url.replacen("mariadb:", "mysql:", 1);
+            Pool::MySql(MySqlPoolOptions::new().max_connections(max_connections.max(1)).acquire_timeout(Duration::from_secs(10)).connect_lazy(&url)?)
+        } else {
+            return Err(DbError::Url(url.into()));
+        };
+        Ok(Db { pool })
     }
 
     /// Connect without touching the schema (`koa-dep db status`/`upgrade`).
@@ -426,17 +450,46 @@ impl Db {
     }
 
     /// Mark a job PROCESSING (start of a run). A job claimed from the queue
-    /// already counted its attempt.
-    pub async fn start_processing(&self, id: i64, claimed: bool) -> DbResult<()> {
-        execute!(
-            self,
-            "UPDATE koa_status SET status = 'PROCESSING', status_code = NULL, status_message = NULL, \
-             process_start_time = ?, attempts = attempts + ? WHERE id = ?",
-            now(),
-            if claimed { 0i64 } else { 1i64 },
-            id
-        )?;
+    /// already counted its attempt and holds its lease; any other run (the
+    /// command line, `--dbid`) counts its attempt and takes a lease for
+    /// `owner` here, so no PROCESSING row is ever without an owner and an expiry.
+    pub async fn start_processing(&self, id: i64, claim: Option<(&str, Duration)>) -> DbResult<()> {
+        match claim {
+            None => execute!(
+                self,
+                "UPDATE koa_status SET status = 'PROCESSING', status_code = NULL, status_message = NULL, process_start_time = ? WHERE id = ?",
+                now(),
+                id
+            )?,
+            Some((owner, lease)) => execute!(
+                self,
+                "UPDATE koa_status SET status = 'PROCESSING', status_code = NULL, status_message = NULL, process_start_time = ?, \
+                 attempts = attempts + 1, lease_owner = ?, lease_expiry = ? WHERE id = ?",
+                now(),
+                owner,
+                now() + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60)),
+                id
+            )?,
+        };
         Ok(())
+    }
+
+    /// The job's last durable step (`published`, `transferred`).
+    pub async fn set_step(&self, id: i64, step: &str) -> DbResult<()> {
+        execute!(self, "UPDATE koa_status SET last_step = ? WHERE id = ?", step, id)?;
+        Ok(())
+    }
+
+    /// The level-0 row of a path that is in flight: queued, or held under a
+    /// lease by a running job (the unique `koa_status_in_flight` key).
+    pub async fn in_flight(&self, ofname: &str) -> DbResult<Option<StatusRow>> {
+        Ok(fetch!(
+            self,
+            StatusRow,
+            fetch_optional,
+            const_format_row!("WHERE level = 0 AND ofname = ? AND (status = 'QUEUED' OR lease_owner IS NOT NULL) ORDER BY id DESC LIMIT 1"),
+            ofname
+        )?)
     }
 
     /// Reprocessing: copy the row to koa_status_history and reset the
@@ -464,7 +517,7 @@ impl Db {
             "UPDATE koa_status SET status_code = NULL, status_code_ipac = NULL, status_message = NULL, process_dir = NULL, \
              archive_dir = NULL, process_start_time = NULL, process_end_time = NULL, xfr_start_time = NULL, \
              xfr_end_time = NULL, ipac_notify_time = NULL, ipac_response_time = NULL, stage_time = NULL, filesize_mb = NULL, \
-             archsize_mb = NULL, koaimtyp = NULL, semid = NULL, exptime = NULL, timings = NULL, acknowledged = 0, creation_time = ?, reprocess = 1 \
+             archsize_mb = NULL, koaimtyp = NULL, semid = NULL, exptime = NULL, timings = NULL, acknowledged = 0, creation_time = ?, reprocess = 1, last_step = NULL \
              WHERE id = ?",
             now(),
             id
@@ -530,11 +583,12 @@ impl Db {
         Ok(())
     }
 
-    /// The products are at `archive_dir`: status TRANSFERRED.
+    /// The products are at `archive_dir`: status TRANSFERRED (still under
+    /// the job's lease until it finishes).
     pub async fn transfer_done(&self, id: i64, archive_dir: &str) -> DbResult<()> {
         execute!(
             self,
-            "UPDATE koa_status SET xfr_end_time = ?, status = 'TRANSFERRED', archive_dir = ? WHERE id = ?",
+            "UPDATE koa_status SET xfr_end_time = ?, status = 'TRANSFERRED', archive_dir = ?, last_step = 'transferred' WHERE id = ?",
             now(),
             archive_dir,
             id

@@ -21,20 +21,18 @@ pub enum Enqueued {
 
 impl Db {
     /// Queue a level-0 file unless the same path is in flight or the same
-    /// content (MD5, when known) is archived.
+    /// content (MD5, when known) is archived. The database's unique
+    /// in-flight key decides between two concurrent enqueues of one path.
     pub async fn enqueue(&self, instrument: &str, service: &str, ofname: &str, md5: Option<&str>, transfer: bool) -> DbResult<Enqueued> {
-        if let Some(row) = self.latest_any_by_ofname(ofname).await? {
-            let in_flight = matches!(row.status.as_str(), "QUEUED" | "PROCESSING" | "TRANSFERRING");
-            if in_flight && row.level == 0 {
-                return Ok(Enqueued::InFlight(row.id));
-            }
+        if let Some(row) = self.in_flight(ofname).await? {
+            return Ok(Enqueued::InFlight(row.id));
         }
         if let Some(m) = md5 {
             if let Some(r) = self.by_md5(0, m).await?.into_iter().next() {
                 return Ok(Enqueued::SameContent(r.id));
             }
         }
-        let id = self
+        let inserted = self
             .insert_job(&NewJob {
                 level: 0,
                 instrument,
@@ -46,8 +44,15 @@ impl Db {
                 stage_file: None,
                 koaid: None,
             })
-            .await?;
-        Ok(Enqueued::Queued(id))
+            .await;
+        match inserted {
+            Ok(id) => Ok(Enqueued::Queued(id)),
+            Err(e) if e.is_unique_violation() => match self.in_flight(ofname).await? {
+                Some(row) => Ok(Enqueued::InFlight(row.id)),
+                None => Err(e),
+            },
+            Err(e) => Err(e),
+        }
     }
 
     /// Atomically claim the oldest due QUEUED job of a level (optionally of
@@ -125,13 +130,16 @@ impl Db {
         Ok(n == 1)
     }
 
-    /// Jobs whose lease ran out (their worker died) go back to QUEUED;
-    /// returns how many.
+    /// Jobs whose lease ran out (their worker died, in any step: PROCESSING,
+    /// TRANSFERRING, or TRANSFERRED before it finished) go back to QUEUED;
+    /// the transfer start is cleared, so the job resumes at its last durable
+    /// step and re-runs the transfer. Returns how many.
     pub async fn requeue_expired(&self) -> DbResult<u64> {
         Ok(execute!(
             self,
-            "UPDATE koa_status SET status = 'QUEUED', lease_owner = NULL, lease_expiry = NULL \
-             WHERE status = 'PROCESSING' AND lease_expiry IS NOT NULL AND lease_expiry < ?",
+            "UPDATE koa_status SET status = 'QUEUED', lease_owner = NULL, lease_expiry = NULL, xfr_start_time = NULL \
+             WHERE status IN ('PROCESSING', 'TRANSFERRING', 'TRANSFERRED') AND lease_owner IS NOT NULL \
+             AND lease_expiry IS NOT NULL AND lease_expiry < ?",
             now()
         )?)
     }
@@ -142,7 +150,7 @@ impl Db {
             self,
             String,
             fetch_all,
-            "SELECT DISTINCT lease_owner FROM koa_status WHERE status = 'PROCESSING' AND lease_owner IS NOT NULL"
+            "SELECT DISTINCT lease_owner FROM koa_status WHERE status IN ('PROCESSING', 'TRANSFERRING', 'TRANSFERRED') AND lease_owner IS NOT NULL"
         )?)
     }
 
@@ -151,22 +159,41 @@ impl Db {
     pub async fn requeue_owner(&self, owner: &str) -> DbResult<u64> {
         Ok(execute!(
             self,
-            "UPDATE koa_status SET status = 'QUEUED', lease_owner = NULL, lease_expiry = NULL WHERE status = 'PROCESSING' AND lease_owner = ?",
+            "UPDATE koa_status SET status = 'QUEUED', lease_owner = NULL, lease_expiry = NULL, xfr_start_time = NULL \
+             WHERE status IN ('PROCESSING', 'TRANSFERRING', 'TRANSFERRED') AND lease_owner = ?",
             owner
         )?)
     }
 
+    /// Record the outcome of a job that finished while the database was
+    /// away (kept in the journal meanwhile) — unless another worker has
+    /// claimed the row since: only while its lease is `owner`'s or nobody's
+    /// (a row requeued by lease expiry is finished here, not run again).
+    /// Without an outcome, only checks. Returns whether the row was ours.
+    pub async fn settle_late(&self, id: i64, owner: &str, o: Option<&super::Outcome>) -> DbResult<bool> {
+        let Some(row) = self.get(id).await? else { return Ok(false) };
+        if row.lease_owner.as_deref().is_some_and(|l| l != owner) {
+            return Ok(false);
+        }
+        if let Some(o) = o {
+            self.finish(id, o).await?;
+        }
+        Ok(true)
+    }
+
     /// A transient failure: back to QUEUED after `delay` unless `attempts`
-    /// reached `max_attempts` (then the job stays ERROR).
-    pub async fn retry_later(&self, id: i64, delay: std::time::Duration, max_attempts: i64) -> DbResult<bool> {
+    /// reached `max_attempts` (then the job stays ERROR). A wait that is not
+    /// the job's fault (a full disk) does not use up an attempt (`counted`).
+    pub async fn retry_later(&self, id: i64, delay: std::time::Duration, max_attempts: i64, counted: bool) -> DbResult<bool> {
         let at = now() + Duration::from_std(delay).unwrap_or(Duration::seconds(60));
         let n = execute!(
             self,
-            "UPDATE koa_status SET status = 'QUEUED', next_attempt_time = ?, lease_owner = NULL, lease_expiry = NULL \
-             WHERE id = ? AND attempts < ?",
+            "UPDATE koa_status SET status = 'QUEUED', next_attempt_time = ?, lease_owner = NULL, lease_expiry = NULL, \
+             attempts = CASE WHEN ? = 1 OR attempts = 0 THEN attempts ELSE attempts - 1 END WHERE id = ? AND attempts < ?",
             at,
+            counted as i64,
             id,
-            max_attempts
+            if counted { max_attempts } else { i64::MAX }
         )?;
         Ok(n == 1)
     }

@@ -88,7 +88,8 @@ macro_rules! job_columns {
 
 const STATUS_COLUMNS: [Column; 11] = job_columns!("koa_status");
 const HISTORY_COLUMNS: [Column; 11] = job_columns!("koa_status_history");
-const OTHER_COLUMNS: [Column; 4] = [
+const OTHER_COLUMNS: [Column; 5] = [
+    add_column!("koa_status", "last_step", "VARCHAR(16)", "VARCHAR(16)", "TEXT"),
     // the history's own key (old rows are numbered in storage order) and time
     add_column!("koa_status_history", "history_id", "BIGINT NOT NULL AUTO_INCREMENT UNIQUE", "BIGSERIAL", "INTEGER"),
     add_column!("koa_status_history", "history_time", "DATETIME(6)", "TIMESTAMP", "TEXT"),
@@ -138,6 +139,17 @@ const INDEXES: [(&str, &str, &str); 6] = [
 /// One PI notice per (instrument, program, night, level): the insert is the dedupe.
 const PI_NOTIFY_KEY: (&str, &str) =
     ("koa_pi_notify_once", "CREATE UNIQUE INDEX koa_pi_notify_once ON koa_pi_notify (instrument, semid, utdate, level)");
+
+/// One in-flight row per original file (queued, or held under a lease):
+/// the enqueue's unique key. MariaDB has no partial index, so a virtual
+/// column holds the path only while the row is in flight.
+const IN_FLIGHT_KEY: &str = "koa_status_in_flight";
+const IN_FLIGHT_MY: [&str; 2] = [
+    "ALTER TABLE koa_status ADD COLUMN in_flight VARCHAR(255) AS (CASE WHEN level = 0 AND (status = 'QUEUED' OR lease_owner IS NOT NULL) THEN ofname END) VIRTUAL",
+    "CREATE UNIQUE INDEX koa_status_in_flight ON koa_status (in_flight)",
+];
+const IN_FLIGHT_PARTIAL: &str =
+    "CREATE UNIQUE INDEX koa_status_in_flight ON koa_status (ofname) WHERE level = 0 AND (status = 'QUEUED' OR lease_owner IS NOT NULL)";
 
 const STATUS_CHECK: (&str, &str) =
     ("koa_status_status", "ALTER TABLE koa_status ADD CONSTRAINT koa_status_status CHECK (status IN ('QUEUED','PROCESSING','TRANSFERRING','TRANSFERRED','COMPLETE','INVALID','ERROR'))");
@@ -286,6 +298,26 @@ impl Db {
             }
         }
         let mut note = None;
+        if !self.indexes("koa_status").await?.iter().any(|i| i == IN_FLIGHT_KEY) {
+            // rows the reference left QUEUED twice for one file keep the key from being added
+            let dupes = scalar!(
+                self,
+                i64,
+                fetch_one,
+                "SELECT COUNT(*) FROM (SELECT ofname FROM koa_status WHERE level = 0 AND status = 'QUEUED' GROUP BY ofname HAVING COUNT(*) > 1) d"
+            )?;
+            if dupes > 0 {
+                note = Some(format!("in-flight key not added: {dupes} files have more than one QUEUED row"));
+            } else if kind == Kind::MySql {
+                let has_column = self.columns("koa_status").await?.iter().any(|c| c == "in_flight");
+                if !has_column {
+                    steps.push(Step { what: "in-flight column".into(), sql: IN_FLIGHT_MY[0] });
+                }
+                steps.push(Step { what: "in-flight key".into(), sql: IN_FLIGHT_MY[1] });
+            } else {
+                steps.push(Step { what: "in-flight key".into(), sql: IN_FLIGHT_PARTIAL });
+            }
+        }
         if kind != Kind::Sqlite && !self.has_status_check().await? {
             let bad = scalar!(
                 self,
@@ -296,7 +328,11 @@ impl Db {
             if bad == 0 {
                 steps.push(Step { what: "status check constraint".into(), sql: STATUS_CHECK.1 });
             } else {
-                note = Some(format!("status check not added: {bad} koa_status rows have a status outside {STATUSES}"));
+                let why = format!("status check not added: {bad} koa_status rows have a status outside {STATUSES}");
+                note = Some(match note {
+                    Some(n) => format!("{n}; {why}"),
+                    None => why,
+                });
             }
         }
         Ok((steps, note))

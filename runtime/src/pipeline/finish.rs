@@ -89,9 +89,11 @@ impl Job<'_> {
                 serde_json::Value::Object(m).to_string()
             }),
         };
+        let mut unrecorded = None;
         if !self.opts.dry_run {
             if let Err(e) = self.a.block(self.a.db.finish(self.id, &outcome)) {
-                self.log.error(&format!("QUERY_ERROR recording the outcome: {e}"));
+                self.log.error(&format!("QUERY_ERROR recording the outcome (kept to record later): {e}"));
+                unrecorded = Some(outcome.clone());
             }
         } else if self.opts.temporary_row {
             // the row a dry run of a new file needed is removed again
@@ -135,6 +137,7 @@ impl Job<'_> {
             timings: self.timings,
             steps: self.steps,
             changes: self.changes,
+            unrecorded,
         }
     }
 }

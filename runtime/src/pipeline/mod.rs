@@ -27,6 +27,7 @@ mod load;
 mod preview;
 mod publish;
 mod record;
+mod resume;
 mod run_drp;
 mod tables;
 mod transfer;
@@ -99,6 +100,10 @@ pub struct JobReport {
     pub steps: Vec<types::StepReport>,
     /// Header changes (the diff file's content).
     pub changes: Vec<HeaderChange>,
+    /// The outcome, when the database could not take it (an outage): the
+    /// daemon keeps it in its journal and records it when the database returns.
+    #[serde(skip)]
+    pub unrecorded: Option<crate::db::Outcome>,
 }
 
 /// One header change for the diff file.
@@ -111,6 +116,10 @@ pub struct HeaderChange {
     pub new: Option<String>,
     pub step: String,
 }
+
+/// A write failed because the disk is full (ENOSPC, EDQUOT): the daemon
+/// waits for space and retries the job without using up an attempt.
+pub const DISK_FULL: &str = "DISK_FULL";
 
 /// Ends a job early (the reason is already recorded as a diagnostic).
 #[derive(Debug)]
@@ -229,6 +238,10 @@ pub(crate) struct Job<'a> {
     pub write_job: Option<std::thread::JoinHandle<Result<crate::fits::write::Written, (&'static str, String)>>>,
     /// The raw stage copy running in the background: (thread, temporary name, target).
     pub raw_copy_job: Option<(std::thread::JoinHandle<std::io::Result<()>>, PathBuf, PathBuf)>,
+    /// The raw stage copy once it is in place (recorded after the commit point).
+    pub stage_copy: Option<PathBuf>,
+    /// Renews the lease of a row this job claimed itself (command line, `--dbid`).
+    pub lease: Option<record::LeaseKeeper>,
     pub mtime_utc: String,
     pub koaid: Option<String>,
     pub utdate: Option<String>,
@@ -273,6 +286,8 @@ impl<'a> Job<'a> {
             preview_job: None,
             write_job: None,
             raw_copy_job: None,
+            stage_copy: None,
+            lease: None,
             mtime_utc: String::new(),
             koaid: None,
             utdate: None,
@@ -301,6 +316,8 @@ impl<'a> Job<'a> {
 
     pub fn diag(&mut self, severity: Severity, code: &str, step: &str, message: impl Into<String>) {
         let message = message.into();
+        // a write that failed for want of space is a wait, not a fault of the file
+        let code = if severity == Severity::Error && crate::faults::is_disk_full(&message) { DISK_FULL } else { code };
         let line = format!("{step}: {code} {message}");
         match severity {
             Severity::Warn => self.log.warn(&line),
@@ -316,9 +333,11 @@ impl<'a> Job<'a> {
     }
 
     pub(crate) fn timed(&mut self, name: &str, f: impl FnOnce(&mut Self) -> StepResult) -> StepResult {
+        crate::faults::step(name, false);
         let t = Instant::now();
         let r = f(self);
         self.timings.push((name.to_string(), t.elapsed().as_secs_f64()));
+        crate::faults::step(name, true);
         r
     }
 
@@ -327,6 +346,10 @@ impl<'a> Job<'a> {
         self.timed("record", Self::step_record)?;
         if self.row.as_ref().is_some_and(|r| r.level > 0) {
             return self.execute_drp();
+        }
+        // products published by an earlier run of this job: resume, never redo
+        if let Some(lev0) = self.published_before() {
+            return self.resume(lev0);
         }
         self.timed("load", Self::step_load)?;
         self.timed("screen", Self::step_screen)?;

@@ -107,7 +107,11 @@ impl Job<'_> {
             }
             self.log.info(&format!("removed stale product {}", stale.display()));
         }
+        // the stage copy is in place before the commit point, so a job
+        // resumed after it finds it (only its database record can be missing)
+        self.place_raw_copy();
         sync_dir(&lev0);
+        crate::faults::point("publish:renamed");
         // the commit point
         let files = match product_files(&lev0, &koaid) {
             Ok(f) => f,
@@ -166,14 +170,13 @@ impl Job<'_> {
                 }
             }
         }
-        let _ = self.timed("raw_copy", |j| {
-            j.raw_copy();
-            Ok(())
-        });
+        self.record_raw_copy();
     }
 
     /// Start copying the raw file under the stage directory (spec §12.3) on
-    /// its own thread, to a temporary name; `raw_copy` puts it in place.
+    /// its own thread, to a temporary name; `place_raw_copy` puts it in
+    /// place. A copy with the same bytes already there (an earlier run of
+    /// this job got that far) is kept instead of making a `_verN`.
     pub(super) fn start_raw_copy(&mut self) {
         let Some(row) = self.row.clone() else { return };
         if row.stage_file.as_deref().is_some_and(|s| !s.is_empty() && Path::new(s).is_file()) {
@@ -191,39 +194,85 @@ impl Job<'_> {
         if target == self.input || self.input.canonicalize().is_ok_and(|i| i.starts_with(stage.canonicalize().unwrap_or_default())) {
             return;
         }
-        let name = target.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-        let tmp = target.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-        let input = self.input.clone();
-        let t = tmp.clone();
         // the raw file's HDUs only: trailing bytes are reported, never multiplied
         let (len, size) = self.file.as_ref().map(|f| (f.fits_len(), f.size)).unwrap_or((u64::MAX, 0));
         if len < size {
             self.diag(Severity::Warn, "TRAILING_BYTES", "publish", format!("{} bytes after the last HDU are not copied to the stage copy", size - len));
         }
+        if let Some(same) = identical_copy(&target, &self.input, len.min(size)) {
+            self.log.info(&format!("stage copy {} is already in place", same.display()));
+            self.stage_copy = Some(same);
+            return;
+        }
+        let name = target.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let tmp = target.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+        let input = self.input.clone();
+        let t = tmp.clone();
         let h = std::thread::spawn(move || {
             t.parent().map(std::fs::create_dir_all).unwrap_or(Ok(()))?;
             let mut from = std::io::Read::take(std::fs::File::open(&input)?, len);
             let mut to = std::fs::File::create(&t)?;
-            std::io::copy(&mut from, &mut to).map(|_| ())
+            std::io::copy(&mut from, &mut to)?;
+            to.sync_all()
         });
         self.raw_copy_job = Some((h, tmp, target));
     }
 
-    /// Keep the copy of the raw file: rename it into place, record it.
-    fn raw_copy(&mut self) {
+    /// Put the copy of the raw file in place (before the commit point).
+    pub(super) fn place_raw_copy(&mut self) {
         let Some((h, tmp, target)) = self.raw_copy_job.take() else { return };
         let r = h.join().unwrap_or_else(|_| Err(std::io::Error::other("copy thread failed"))).and_then(|_| std::fs::rename(&tmp, &target));
         match r {
-            Ok(_) => {
-                let s = target.display().to_string();
-                if let Err(e) = self.a.block(self.a.db.set_stage_file(self.id, &s)) {
-                    self.diag(Severity::Warn, "QUERY_ERROR", "publish", e.to_string());
-                }
-            }
+            Ok(_) => self.stage_copy = Some(target),
             Err(e) => {
                 let _ = std::fs::remove_file(&tmp);
                 self.diag(Severity::Warn, "FILE_COPY_ERROR", "publish", format!("{} to {}: {e}", self.input.display(), target.display()))
             }
         }
     }
+
+    /// Record the stage copy in the job's row.
+    pub(super) fn record_raw_copy(&mut self) {
+        let Some(target) = self.stage_copy.clone() else { return };
+        let s = target.display().to_string();
+        if let Err(e) = self.a.block(self.a.db.set_stage_file(self.id, &s)) {
+            self.diag(Severity::Warn, "QUERY_ERROR", "publish", e.to_string());
+        }
+    }
+}
+
+/// An existing stage copy (the target's base name or one of its `_verN`)
+/// holding the first `len` bytes of `input`, if any. The input is read only
+/// when a candidate of the right size exists.
+fn identical_copy(target: &Path, input: &Path, len: u64) -> Option<PathBuf> {
+    let name = target.file_name()?.to_string_lossy().to_string();
+    let base_name = match name.rsplit_once("_ver") {
+        Some((stem, rest)) if rest.split('.').next().is_some_and(|n| n.parse::<u32>().is_ok()) => {
+            format!("{stem}{}", rest.find('.').map(|i| &rest[i..]).unwrap_or(""))
+        }
+        _ => name.clone(),
+    };
+    let base = target.with_file_name(&base_name);
+    let (stem, ext) = match base_name.rsplit_once('.') {
+        Some((s, e)) => (s.to_string(), format!(".{e}")),
+        None => (base_name.clone(), String::new()),
+    };
+    let candidates = std::iter::once(base.clone()).chain((2..20).map(|i| base.with_file_name(format!("{stem}_ver{i}{ext}"))));
+    let mut want: Option<Option<String>> = None;
+    for c in candidates.filter(|c| std::fs::metadata(c).is_ok_and(|m| m.len() == len)) {
+        let want = want.get_or_insert_with(|| md5_prefix(input, len).ok());
+        let Some(want) = want.as_ref() else { return None };
+        if crate::fits::write::md5_file(&c).ok().as_ref() == Some(want) {
+            return Some(c);
+        }
+    }
+    None
+}
+
+fn md5_prefix(path: &Path, len: u64) -> std::io::Result<String> {
+    use md5::{Digest, Md5};
+    let mut r = std::io::Read::take(std::fs::File::open(path)?, len);
+    let mut h = Md5::new();
+    std::io::copy(&mut r, &mut h)?;
+    Ok(hex::encode(h.finalize()))
 }

@@ -3,6 +3,8 @@
 //! PROCESSING, and choose the input file (the stage copy when it exists).
 
 use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
 
 use super::{Archiver, Job, Severity, StepResult};
 use crate::db::{NewJob, Status};
@@ -53,8 +55,15 @@ impl Job<'_> {
         }
         let claimed = row.status == "PROCESSING" && row.lease_owner.is_some();
         if !self.opts.dry_run {
-            if let Err(e) = self.a.block(self.a.db.start_processing(self.id, claimed)) {
+            // a row this run did not claim from the queue gets a lease of its own
+            let lease = Duration::from_secs(self.a.cfg.daemon.lease_s.max(3));
+            let owner = crate::daemon::process_owner();
+            let claim = (!claimed).then_some((owner.as_str(), lease));
+            if let Err(e) = self.a.block(self.a.db.start_processing(self.id, claim)) {
                 return Err(self.stop(Severity::Error, "QUERY_ERROR", "record", e.to_string()));
+            }
+            if !claimed {
+                self.lease = Some(LeaseKeeper::start(self.a, self.id, owner, lease));
             }
         }
         self.input = match row.stage_file.as_deref().filter(|s| !s.is_empty() && Path::new(s).is_file()) {
@@ -64,5 +73,37 @@ impl Job<'_> {
         self.log.info(&format!("job {} {} {} (input {})", self.id, self.instrument, row.ofname, self.input.display()));
         self.row = Some(row);
         Ok(())
+    }
+}
+
+/// Renews the lease of a job that took its own (not claimed from the
+/// queue) every third of the lease until the job ends, so a killed command
+/// line run's row comes back like a killed daemon's.
+pub(crate) struct LeaseKeeper {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LeaseKeeper {
+    fn start(a: &Archiver, id: i64, owner: String, lease: Duration) -> LeaseKeeper {
+        let (tx, rx) = mpsc::channel::<()>();
+        let (db, rt) = (a.db.clone(), a.rt.clone());
+        let thread = std::thread::spawn(move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(lease / 3) {
+                if let Err(e) = rt.block_on(db.renew(id, &owner, lease)) {
+                    tracing::warn!("lease renewal of job {id} failed: {e}");
+                }
+            }
+        });
+        LeaseKeeper { stop: Some(tx), thread: Some(thread) }
+    }
+}
+
+impl Drop for LeaseKeeper {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }

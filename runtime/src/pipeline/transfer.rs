@@ -87,6 +87,7 @@ impl Job<'_> {
             let _ = self.a.block(self.a.db.transfer_failed(self.id));
             return Err(self.stop(Severity::Error, e.code(), "transfer", e.to_string()));
         }
+        crate::faults::point("transfer:shipped");
         if let Err(e) = self.a.block(self.a.db.transfer_done(self.id, &to.rsync_target())) {
             return Err(self.stop(Severity::Error, "QUERY_ERROR", "transfer", e.to_string()));
         }
@@ -118,6 +119,7 @@ impl Job<'_> {
         let client = reqwest::Client::new();
         match self.a.block(transfer::ingest(&settings, &client, &url)) {
             Ok(answer) => {
+                crate::faults::point("transfer:ingested");
                 if let Ingested::AlreadyIngested(what) = &answer {
                     self.log.info(&format!("already ingested with the same content: {what}"));
                 }
