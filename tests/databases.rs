@@ -11,6 +11,8 @@ use koa_dep_tests::*;
 
 #[path = "databases/adopt.rs"]
 mod adopt;
+#[path = "databases/faults.rs"]
+mod faults;
 #[path = "databases/queue.rs"]
 mod queue;
 use sqlx::Connection;
@@ -37,6 +39,7 @@ async fn fresh(kind: &str, name: &'static str) -> String {
                 "koa_dep_t_scale" => ("DROP DATABASE IF EXISTS koa_dep_t_scale WITH (FORCE)", "CREATE DATABASE koa_dep_t_scale"),
                 "koa_dep_t_history" => ("DROP DATABASE IF EXISTS koa_dep_t_history WITH (FORCE)", "CREATE DATABASE koa_dep_t_history"),
                 "koa_dep_t_adopt" => ("DROP DATABASE IF EXISTS koa_dep_t_adopt WITH (FORCE)", "CREATE DATABASE koa_dep_t_adopt"),
+                "koa_dep_t_faults" => ("DROP DATABASE IF EXISTS koa_dep_t_faults WITH (FORCE)", "CREATE DATABASE koa_dep_t_faults"),
                 _ => unreachable!(),
             };
             sqlx::raw_sql(drop).execute(&mut c).await.unwrap();
@@ -79,7 +82,7 @@ async fn store_semantics(db: &Db) {
     let a = db.insert_job(&job("/s/a.fits")).await.unwrap();
     let b = db.insert_job(&job("/s/b.fits")).await.unwrap();
     assert!(b > a);
-    db.start_processing(a, false).await.unwrap();
+    db.start_processing(a, Some(("t-1", std::time::Duration::from_secs(60)))).await.unwrap();
     let row = db.get(a).await.unwrap().unwrap();
     assert_eq!((row.status.as_str(), row.attempts, row.transfer), ("PROCESSING", 1, 1));
     // identity and the unique KOAID

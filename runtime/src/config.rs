@@ -117,6 +117,9 @@ pub struct Daemon {
     pub min_free_mib: u64,
     /// How often temporary files of dead jobs are swept (s; 0: only at start).
     pub sweep_s: f64,
+    /// A temporary is swept only when older than the oldest job running
+    /// here by this much (s): spares other processes' jobs on the same disk.
+    pub sweep_grace_s: f64,
     /// Daemon logs, one file per UT date (default `<archive.root>/log`).
     pub log_dir: Option<PathBuf>,
     /// Paths a trigger may point into (spec: `/sdata`, `/operations`), as
@@ -159,6 +162,7 @@ impl Default for Daemon {
             journal_min_free_mib: 16,
             min_free_mib: 256,
             sweep_s: 3600.0,
+            sweep_grace_s: 600.0,
             log_dir: None,
             accept_roots: vec!["/s/sdata*".into(), "/sdata*".into(), "/operations".into(), "/s/operations".into()],
             ktl_command: "show".into(),

@@ -238,7 +238,7 @@ fn three_daemons_share_one_postgres_queue() {
 
 /// A PostgreSQL server of the test's own (so stopping it disturbs nothing
 /// else): initdb in a temporary folder, started and stopped with pg_ctl.
-struct PrivatePg {
+pub(crate) struct PrivatePg {
     dir: tempfile::TempDir,
     bin: PathBuf,
     port: u16,
@@ -277,7 +277,7 @@ impl PrivatePg {
         assert!(st.success(), "{program} {args:?} failed");
     }
 
-    fn new() -> PrivatePg {
+    pub(crate) fn new() -> PrivatePg {
         let dir = tempfile::tempdir().unwrap();
         std::process::Command::new("chmod").arg("755").arg(dir.path()).status().unwrap();
         if unsafe { libc_geteuid() } == 0 {
@@ -295,17 +295,17 @@ impl PrivatePg {
         self.dir.path().join("data").display().to_string()
     }
 
-    fn start(&self) {
+    pub(crate) fn start(&self) {
         let opts = format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, self.dir.path().display());
         let log = self.dir.path().join("log").display().to_string();
         self.run("pg_ctl", &["-D", &self.data(), "-o", &opts, "-l", &log, "-w", "start"]);
     }
 
-    fn stop(&self) {
+    pub(crate) fn stop(&self) {
         self.run("pg_ctl", &["-D", &self.data(), "-m", "immediate", "-w", "stop"]);
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 }
@@ -329,11 +329,11 @@ unsafe extern "C" {
     fn libc_geteuid() -> u32;
 }
 
-fn drop_nires(dir: &Path, n: u32) -> String {
+pub(crate) fn drop_nires(dir: &Path, n: u32) -> PathBuf {
     let (name, f) = frames::frame("NIRES", Size::Small, n).unwrap();
     let p = dir.join(name);
     drop_frame(&f, &p);
-    p.display().to_string()
+    p
 }
 
 #[test]
@@ -355,14 +355,14 @@ fn a_database_outage_mid_burst_loses_nothing() {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let mut paths = BTreeSet::new();
         for n in 0..10 {
-            paths.insert(drop_nires(&dir, n));
+            paths.insert(drop_nires(&dir, n).display().to_string());
         }
         let db = d.db().clone();
         assert!(wait_until(60, || async { db.count_status(Status::Complete).await.unwrap_or(0) >= 2 }).await);
         // the database goes away in the middle of the burst
         pg.stop();
         for n in 10..25 {
-            paths.insert(drop_nires(&dir, n));
+            paths.insert(drop_nires(&dir, n).display().to_string());
         }
         assert!(wait_until(20, || async { d.journal_pending() > 0 }).await, "triggers wait in the journal");
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -393,7 +393,8 @@ fn keyword_history_backfill_after_downtime() {
     let history = rt.block_on(fresh("postgres", "koa_dep_t_history"));
     let dir = s.path("sdata/nires/2024mar15");
     std::fs::create_dir_all(&dir).unwrap();
-    let (old, seen, missed1, missed2, earlier) = (drop_nires(&dir, 1), drop_nires(&dir, 2), drop_nires(&dir, 3), drop_nires(&dir, 4), drop_nires(&dir, 5));
+    let nires = |n| drop_nires(&dir, n).display().to_string();
+    let (old, seen, missed1, missed2, earlier) = (nires(1), nires(2), nires(3), nires(4), nires(5));
     let mut cfg = daemon_cfg(&s, &s.cfg.database.url, "backfill");
     cfg.daemon.history_url = Some(history.clone());
     let service: koa_dep::config::Service = serde_json::from_value(serde_json::json!({

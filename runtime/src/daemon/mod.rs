@@ -157,6 +157,9 @@ struct Inner {
     disk_short: Mutex<Option<String>>,
     /// Consecutive jobs that met a full disk (their retry's backoff).
     disk_waits: AtomicU64,
+    /// Free bytes when a job last met a full disk: the wait ends when the
+    /// disk has more than that (and `min_free_mib`).
+    disk_free_at: AtomicU64,
     /// When each running job started (the sweeper spares their temporaries).
     running_since: Mutex<BTreeMap<i64, SystemTime>>,
     /// Where the status page listens.
@@ -270,6 +273,7 @@ impl Daemon {
                 db_ready,
                 disk_short: Mutex::new(None),
                 disk_waits: AtomicU64::new(0),
+                disk_free_at: AtomicU64::new(0),
                 running_since: Mutex::new(BTreeMap::new()),
                 http_addr: std::sync::OnceLock::new(),
             }),
@@ -512,10 +516,10 @@ impl Inner {
     }
 
     /// Temporaries of dead jobs, at start and every `daemon.sweep_s`: files
-    /// older than the oldest job running here, less a lease of grace.
+    /// older than the oldest job running here, less `daemon.sweep_grace_s`.
     async fn sweep_loop(&self) {
         let root = self.cfg.archive.root.clone();
-        let grace = Duration::from_secs(self.cfg.daemon.lease_s.max(60));
+        let grace = Duration::from_secs_f64(self.cfg.daemon.sweep_grace_s.max(0.0));
         loop {
             let oldest = lock(&self.running_since).values().min().copied().unwrap_or_else(SystemTime::now);
             let cutoff = oldest - grace;
@@ -546,8 +550,11 @@ impl Inner {
                     let why = format!("{} MiB free on {}, below daemon.min_free_mib = {}", free >> 20, self.cfg.archive.root.display(), min >> 20);
                     self.disk_full(why).await;
                 }
+                // a job met a full disk with this much free: wait for more
+                Some(free) if free < self.disk_free_at.load(Ordering::Relaxed).saturating_add(1 << 20) && lock(&self.disk_short).is_some() => {}
                 Some(_) => {
                     if lock(&self.disk_short).take().is_some() {
+                        self.disk_free_at.store(0, Ordering::Relaxed);
                         tracing::info!("archive disk has room again: the queue resumes");
                         self.disk_waits.store(0, Ordering::Relaxed);
                         self.dispatch.notify_one();
@@ -1049,7 +1056,10 @@ impl Inner {
             created.unwrap_or(0.0)
         });
         if report.status_code.as_deref() == Some(crate::pipeline::DISK_FULL) {
-            self.disk_full(format!("job {id} ({}): {}", row.ofname, report.message.as_deref().unwrap_or(""))).await;
+            let root = self.cfg.archive.root.clone();
+            let free = tokio::task::spawn_blocking(move || crate::faults::free_bytes(&root).unwrap_or(0)).await.unwrap_or(0);
+            self.disk_free_at.store(free, Ordering::Relaxed);
+            self.disk_full(format!("job {id} ({}) met a full disk ({} MiB free): {}", row.ofname, free >> 20, report.message.as_deref().unwrap_or(""))).await;
         }
         let retry = self.retry_for(&report, &row);
         match report.unrecorded.take() {

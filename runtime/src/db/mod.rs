@@ -738,7 +738,7 @@ impl Db {
             "SELECT id, COALESCE(level, 0) AS level, koaid, instrument, service, CAST(utdatetime AS CHAR) AS utdatetime, \
              COALESCE(status, '') AS status, status_code, status_message, COALESCE(ofname, '') AS ofname, stage_file, process_dir, creation_time, process_start_time, process_end_time, xfr_start_time, xfr_end_time, filesize_mb, \
              archsize_mb, koaimtyp, semid, propint, md5, acknowledged, attempts, reprocess, transfer, lease_owner, lease_expiry, \
-             archive_dir, status_code_ipac, ipac_notify_time, ipac_response_time, exptime, timings \
+             archive_dir, status_code_ipac, ipac_notify_time, ipac_response_time, exptime, timings, last_step \
              FROM koa_status_history WHERE id = ? ORDER BY history_id",
             id
         )?)

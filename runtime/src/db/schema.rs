@@ -88,8 +88,9 @@ macro_rules! job_columns {
 
 const STATUS_COLUMNS: [Column; 11] = job_columns!("koa_status");
 const HISTORY_COLUMNS: [Column; 11] = job_columns!("koa_status_history");
-const OTHER_COLUMNS: [Column; 5] = [
+const OTHER_COLUMNS: [Column; 6] = [
     add_column!("koa_status", "last_step", "VARCHAR(16)", "VARCHAR(16)", "TEXT"),
+    add_column!("koa_status_history", "last_step", "VARCHAR(16)", "VARCHAR(16)", "TEXT"),
     // the history's own key (old rows are numbered in storage order) and time
     add_column!("koa_status_history", "history_id", "BIGINT NOT NULL AUTO_INCREMENT UNIQUE", "BIGSERIAL", "INTEGER"),
     add_column!("koa_status_history", "history_time", "DATETIME(6)", "TIMESTAMP", "TEXT"),

@@ -123,6 +123,10 @@ impl Job<'_> {
         };
         sync_dir(&lev0);
         self.products.push(md5_name);
+        if let Err(e) = self.a.block(self.a.db.set_step(self.id, "published")) {
+            // the MD5 table says so too: a job resumed later finds it there
+            self.log.warn(&format!("recording the published step: {e}"));
+        }
         self.archsize_mb = Some(total as f64 / 1e6);
         let _ = self.timed("bookkeeping", |j| {
             j.bookkeeping(&koaid, &lev0);
