@@ -47,7 +47,9 @@ pub async fn archiver(cfg: Config) -> anyhow::Result<Archiver> {
 pub async fn archiver_waiting_for_db(cfg: Config) -> anyhow::Result<Archiver> {
     std::fs::create_dir_all(&cfg.archive.root)
         .map_err(|e| anyhow::anyhow!("archive root {}: {e}", cfg.archive.root.display()))?;
-    let db = match Db::connect(&cfg.database.url, cfg.database.max_connections).await {
+    // a server that does not answer within a few seconds is taken as down
+    let first = tokio::time::timeout(std::time::Duration::from_secs(3), Db::connect(&cfg.database.url, cfg.database.max_connections)).await;
+    let db = match first.unwrap_or(Err(crate::db::DbError::Sqlx(sqlx::Error::PoolTimedOut))) {
         Ok(db) => db,
         Err(e) if e.is_unavailable() => {
             tracing::warn!("database not answering ({e}): starting without it");
