@@ -500,7 +500,8 @@ impl Inner {
             Err(e) => tracing::warn!("lease check failed: {e}"),
         }
         self.reclaim_own().await;
-        let _ = self.db_ready.send(true);
+        // send_replace: stored even when nobody waits yet (send would drop it)
+        self.db_ready.send_replace(true);
         self.replay.notify_one();
         self.dispatch.notify_one();
     }
