@@ -37,7 +37,30 @@ fn child_daemon() {
     });
 }
 
-fn spawn_child(cfg_path: &Path, crash_at: Option<&str>, log: &Path) -> Child {
+/// A daemon process, killed when the test ends (a failing test leaves none behind).
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl std::ops::Deref for Proc {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Proc {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+fn spawn_child(cfg_path: &Path, crash_at: Option<&str>, log: &Path) -> Proc {
     let mut c = Command::new(std::env::current_exe().unwrap());
     c.args(["faults::child_daemon", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
         .env(CHILD, cfg_path)
@@ -47,7 +70,7 @@ fn spawn_child(cfg_path: &Path, crash_at: Option<&str>, log: &Path) -> Child {
     if let Some(p) = crash_at {
         c.env(koa_dep::faults::CRASH_AT, p);
     }
-    c.spawn().unwrap()
+    Proc(c.spawn().unwrap())
 }
 
 fn wait_exit(child: &mut Child, limit: Duration, what: &str, log: &Path) -> std::process::ExitStatus {
@@ -64,7 +87,7 @@ fn wait_exit(child: &mut Child, limit: Duration, what: &str, log: &Path) -> std:
     }
 }
 
-fn stop_child(mut child: Child, log: &Path) {
+fn stop_child(mut child: Proc, log: &Path) {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let st = wait_exit(&mut child, Duration::from_secs(60), "SIGTERM", log);
     assert!(st.success(), "a clean stop: {st:?}\n{}", tail(log));
