@@ -66,19 +66,23 @@ fn stage_version(base: PathBuf) -> PathBuf {
     if !base.exists() {
         return base;
     }
-    let name = base.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-    let (stem, ext) = match name.rsplit_once('.') {
-        Some((s, e)) => (s.to_string(), format!(".{e}")),
-        None => (name.clone(), String::new()),
-    };
     let mut last = base.clone();
     for i in 2..20 {
-        last = base.with_file_name(format!("{stem}_ver{i}{ext}"));
+        last = versioned(&base, i);
         if !last.exists() {
             break;
         }
     }
     last
+}
+
+/// `<stem>_ver<i>.<ext>` beside `base` (spec §12.3).
+fn versioned(base: &Path, i: u32) -> PathBuf {
+    let name = base.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    match name.rsplit_once('.') {
+        Some((stem, ext)) => base.with_file_name(format!("{stem}_ver{i}.{ext}")),
+        None => base.with_file_name(format!("{name}_ver{i}")),
+    }
 }
 
 impl Job<'_> {
@@ -249,19 +253,16 @@ impl Job<'_> {
 /// holding the first `len` bytes of `input`, if any. The input is read only
 /// when a candidate of the right size exists.
 fn identical_copy(target: &Path, input: &Path, len: u64) -> Option<PathBuf> {
+    // the base name: `stage_target` may have picked a `_verN` already
     let name = target.file_name()?.to_string_lossy().to_string();
     let base_name = match name.rsplit_once("_ver") {
         Some((stem, rest)) if rest.split('.').next().is_some_and(|n| n.parse::<u32>().is_ok()) => {
             format!("{stem}{}", rest.find('.').map(|i| &rest[i..]).unwrap_or(""))
         }
-        _ => name.clone(),
+        _ => name,
     };
     let base = target.with_file_name(&base_name);
-    let (stem, ext) = match base_name.rsplit_once('.') {
-        Some((s, e)) => (s.to_string(), format!(".{e}")),
-        None => (base_name.clone(), String::new()),
-    };
-    let candidates = std::iter::once(base.clone()).chain((2..20).map(|i| base.with_file_name(format!("{stem}_ver{i}{ext}"))));
+    let candidates = std::iter::once(base.clone()).chain((2..20).map(|i| versioned(&base, i)));
     let mut want: Option<Option<String>> = None;
     for c in candidates.filter(|c| std::fs::metadata(c).is_ok_and(|m| m.len() == len)) {
         let want = want.get_or_insert_with(|| md5_prefix(input, len).ok());

@@ -17,13 +17,6 @@ use std::path::{Path, PathBuf};
 
 use super::{Job, Severity, StepResult};
 
-/// What a KOAID's published product set holds.
-pub(crate) struct Published {
-    pub lev0: PathBuf,
-    /// MD5 per product (the table's own list), by path.
-    pub md5: BTreeMap<PathBuf, String>,
-}
-
 /// `<lev0>/<koaid>.md5sum.table` read back: MD5 by path.
 fn read_md5_table(lev0: &Path, koaid: &str) -> Option<std::io::Result<BTreeMap<PathBuf, String>>> {
     let table = lev0.join(format!("{koaid}.md5sum.table"));
@@ -76,7 +69,7 @@ impl Job<'_> {
         let t = std::time::Instant::now();
         let published = self.verify_published(&lev0, &koaid);
         self.timings.push(("verify".into(), t.elapsed().as_secs_f64()));
-        let published = published?;
+        let md5 = published?;
         let product = lev0.join(format!("{koaid}.fits"));
         match crate::fits::load(&product) {
             Ok(f) => self.file = Some(f),
@@ -85,17 +78,17 @@ impl Job<'_> {
         let date = koaid_date(&koaid).unwrap_or_default();
         self.utdate = Some(format!("{}-{}-{}", &date[..4], &date[4..6], &date[6..]));
         self.koaid = Some(koaid.clone());
-        self.lev0 = Some(published.lev0.clone());
+        self.lev0 = Some(lev0.clone());
         self.filesize_mb = std::fs::metadata(&product).ok().map(|m| koa_pyfmt::round_to(m.len() as f64 / 1e6, 4));
-        let total: u64 = published.md5.keys().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
+        let total: u64 = md5.keys().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
         self.archsize_mb = Some(total as f64 / 1e6);
-        self.products = published.md5.keys().cloned().collect();
+        self.products = md5.keys().cloned().collect();
         self.products.push(lev0.join(format!("{koaid}.md5sum.table")));
-        self.known_md5 = published.md5;
+        self.known_md5 = md5;
         // what the crash may have left unrecorded
         self.resume_stage_copy();
         let _ = self.timed("bookkeeping", |j| {
-            j.resume_bookkeeping(&koaid, &lev0);
+            j.resume_bookkeeping(&koaid);
             Ok(())
         });
         if let Err(e) = self.a.block(self.a.db.set_step(self.id, "published")) {
@@ -107,8 +100,8 @@ impl Job<'_> {
     }
 
     /// Every file the MD5 table lists is there with its MD5, and no product
-    /// of the KOAID is missing from the table.
-    fn verify_published(&mut self, lev0: &Path, koaid: &str) -> Result<Published, super::Stop> {
+    /// of the KOAID is missing from the table. Returns the table's MD5s by path.
+    fn verify_published(&mut self, lev0: &Path, koaid: &str) -> Result<BTreeMap<PathBuf, String>, super::Stop> {
         let md5 = match read_md5_table(lev0, koaid) {
             Some(Ok(m)) => m,
             Some(Err(e)) => return Err(self.stop(Severity::Error, "PUBLISHED_PRODUCTS_CHANGED", "resume", e.to_string())),
@@ -129,7 +122,7 @@ impl Job<'_> {
             }
         }
         self.log.info(&format!("{} published products verified", md5.len()));
-        Ok(Published { lev0: lev0.to_path_buf(), md5 })
+        Ok(md5)
     }
 
     /// The raw stage copy: an identical copy already in place (the crash
@@ -156,13 +149,12 @@ impl Job<'_> {
     /// (DEIMOS level-1 follow-ups come from DQA, which a resumed job does
     /// not run again: a crash between the commit point and their insert
     /// loses them — a known gap, named in docs/operator.md.)
-    fn resume_bookkeeping(&mut self, koaid: &str, lev0: &Path) {
+    fn resume_bookkeeping(&mut self, koaid: &str) {
         let header = super::publish::header_json(&self.file().hdus[0].cards);
         if let Err(e) = self.a.block(self.a.db.upsert_header(koaid, &header)) {
             self.diag(Severity::Warn, "HEADER_TABLE_INSERT_FAIL", "resume", e.to_string());
         }
         self.record_raw_copy();
-        let _ = lev0;
     }
 }
 
