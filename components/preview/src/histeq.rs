@@ -16,6 +16,8 @@ pub struct Equalizer {
     cdf: Vec<f64>,
     out_lo: f64,
     out_hi: f64,
+    /// Integer data: the grey level of each bin (filled by `finish`).
+    lut: Vec<u8>,
 }
 
 impl Equalizer {
@@ -26,7 +28,7 @@ impl Equalizer {
         let integer = integer && int_bins <= MAX_INT_BINS;
         let nbins = if integer { int_bins as usize } else { 256 };
         let width = if integer { 1.0 } else { ((hi - lo) / 256.0).max(f64::MIN_POSITIVE) };
-        Equalizer { lo, width, integer, hist: vec![0; nbins], cdf: Vec::new(), out_lo: 0.0, out_hi: 1.0 }
+        Equalizer { lo, width, integer, hist: vec![0; nbins], cdf: Vec::new(), out_lo: 0.0, out_hi: 1.0, lut: Vec::new() }
     }
 
     fn bin(&self, v: f64) -> usize {
@@ -56,6 +58,10 @@ impl Equalizer {
         // the equalised image's own range: values at the data min and max
         self.out_lo = self.cdf.first().copied().unwrap_or(0.0);
         self.out_hi = self.cdf.last().copied().unwrap_or(1.0);
+        if self.integer {
+            // one grey level per integer bin: a lookup per pixel instead of the CDF arithmetic
+            self.lut = (0..self.cdf.len()).map(|i| self.grey_of_cdf(self.cdf[i])).collect();
+        }
     }
 
     fn center(&self, i: usize) -> f64 {
@@ -81,8 +87,15 @@ impl Equalizer {
 
     /// Map a row of values (minus `bias`) to grey levels.
     pub fn map_row(&self, src: &[f32], bias: f32, out: &mut [u8]) {
+        if self.lut.is_empty() {
+            for (o, v) in out.iter_mut().zip(src) {
+                *o = self.grey(*v - bias);
+            }
+            return;
+        }
         for (o, v) in out.iter_mut().zip(src) {
-            *o = self.grey(*v - bias);
+            let v = *v - bias;
+            *o = if v.is_finite() { self.lut[self.bin(v as f64)] } else { 0 };
         }
     }
 
@@ -91,11 +104,16 @@ impl Equalizer {
         if !v.is_finite() {
             return 0;
         }
+        self.grey_of_cdf(self.cdf(v as f64))
+    }
+
+    /// The grey level of a CDF value: rescaled from the image's own range.
+    fn grey_of_cdf(&self, c: f64) -> u8 {
         let span = self.out_hi - self.out_lo;
         if span <= 0.0 {
             return 0;
         }
-        let y = (self.cdf(v as f64) - self.out_lo) / span;
+        let y = (c - self.out_lo) / span;
         (y * 256.0).floor().clamp(0.0, 255.0) as u8
     }
 }
@@ -135,6 +153,24 @@ mod tests {
         e.finish();
         assert!(e.grey(125.0) > 100, "{}", e.grey(125.0));
         assert_eq!(e.grey(10000.0), 255);
+    }
+
+    #[test]
+    fn the_integer_lookup_equals_the_cdf_arithmetic() {
+        let mut e = Equalizer::new(-40.0, 3000.0, true);
+        let vals: Vec<f32> = (0..20_000).map(|i| -40.0 + ((i * 7919) % 3041) as f32 * ((i % 3) as f32 * 0.5 + 0.2)).collect();
+        for v in &vals {
+            e.add(*v);
+        }
+        e.finish();
+        assert!(!e.lut.is_empty());
+        let mut row = vals.clone();
+        row.extend([f32::NAN, f32::INFINITY, -1e9, 1e9, 2999.5, -40.5]);
+        let mut out = vec![0u8; row.len()];
+        e.map_row(&row, 2.5, &mut out);
+        for (v, g) in row.iter().zip(&out) {
+            assert_eq!(*g, e.grey(*v - 2.5), "{v}");
+        }
     }
 
     #[test]

@@ -10,18 +10,11 @@
 //! markers (RST0…RST7 cycle) and writes the total height into the frame
 //! header.
 
-use crate::{Grey, GreyRows};
+use crate::Grey;
 
 /// A grey JPEG with a restart marker after every row of 8×8 blocks.
 pub fn encode_strip(img: &Grey, quality: u8) -> Result<Vec<u8>, String> {
-    if img.width == 0 || img.height == 0 || img.width > 65535 || img.height > 65535 {
-        return Err(format!("cannot encode a {}x{} JPEG", img.width, img.height));
-    }
-    let mut out = Vec::with_capacity(img.pixels.len() / 4);
-    let mut enc = jpeg_encoder::Encoder::new(&mut out, quality.clamp(1, 100));
-    enc.set_restart_interval(img.width.div_ceil(8) as u16);
-    enc.encode_image(GreyRows(img)).map_err(|e| format!("JPEG encoding failed: {e}"))?;
-    Ok(out)
+    crate::encoder::encode(img, quality, true)
 }
 
 /// What joining needs to know of one strip.

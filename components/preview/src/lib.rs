@@ -7,6 +7,7 @@
 //! to a width, and encodes a grey JPEG. Memory: one u8 canvas plus a chunk of
 //! rows; the pixels themselves stay with the source (the host).
 
+mod encoder;
 mod histeq;
 pub mod jpeg;
 mod resample;
@@ -566,35 +567,9 @@ pub fn render_strip(plan: &Plan, sources: &[&dyn Source], limits: (f64, f64), fi
     jpeg::encode_strip(&img, plan.quality)
 }
 
-/// A grey image as the encoder's row source (one copy per row, not per pixel).
-struct GreyRows<'a>(&'a Grey);
-
-impl jpeg_encoder::ImageBuffer for GreyRows<'_> {
-    fn get_jpeg_color_type(&self) -> jpeg_encoder::JpegColorType {
-        jpeg_encoder::JpegColorType::Luma
-    }
-    fn width(&self) -> u16 {
-        self.0.width as u16
-    }
-    fn height(&self) -> u16 {
-        self.0.height as u16
-    }
-    fn fill_buffers(&self, y: u16, buffers: &mut [Vec<u8>; 4]) {
-        let w = self.0.width as usize;
-        let start = y as usize * w;
-        buffers[0].extend_from_slice(&self.0.pixels[start..start + w]);
-    }
-}
-
-/// Grey JPEG encoding.
+/// Grey JPEG encoding (baseline, no restart markers).
 pub fn encode_jpeg(img: &Grey, quality: u8) -> Result<Vec<u8>, String> {
-    if img.width == 0 || img.height == 0 || img.width > 65535 || img.height > 65535 {
-        return Err(format!("cannot encode a {}x{} JPEG", img.width, img.height));
-    }
-    let mut out = Vec::with_capacity(img.pixels.len() / 4);
-    let enc = jpeg_encoder::Encoder::new(&mut out, quality.clamp(1, 100));
-    enc.encode_image(GreyRows(img)).map_err(|e| format!("JPEG encoding failed: {e}"))?;
-    Ok(out)
+    encoder::encode(img, quality, false)
 }
 
 /// Rotate like numpy's `rot90` (Cw90 = `rot90(a, -1)`).

@@ -1,5 +1,12 @@
 //! The thumbnail component: a thin WIT adapter that renders a preview plan
 //! with koa-preview, reading pixels only through the host `image` resource.
+//!
+//! Built with wasm `simd128` (runtime/build.rs passes `-C target-feature=+simd128`):
+//! koa-preview's JPEG transform and pixel loops use its vector lanes, and a
+//! build without it is refused here rather than silently running scalar code.
+
+#[cfg(all(target_arch = "wasm32", not(target_feature = "simd128")))]
+compile_error!("the thumbnail component needs wasm simd128: build with RUSTFLAGS=\"-C target-feature=+simd128\" (runtime/build.rs does)");
 
 wit_bindgen::generate!({
     path: "../../wit",
