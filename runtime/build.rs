@@ -9,7 +9,9 @@
 //! * a missing wasm32-wasip2 target is added with rustup, or the build stops
 //!   with the exact command to run;
 //! * `KOA_DEP_PREBUILT_COMPONENTS=<dir>` skips the nested build and embeds
-//!   `<dir>/<name>.wasm` (for packagers).
+//!   `<dir>/<name>.wasm` (for packagers);
+//! * the components are built with wasm `simd128`, and the thumbnail
+//!   component (built here or prebuilt) is checked to have it.
 
 use std::env;
 use std::fmt::Write as _;
@@ -37,6 +39,8 @@ fn main() {
         None => build_components(&root, &components, &out_dir),
     };
 
+    check_simd(&artifacts.join("thumbnail.wasm"));
+
     let mut src = String::new();
     writeln!(src, "pub const ARTIFACT_DIR: &str = {:?};", artifacts.display().to_string()).unwrap();
     writeln!(src, "pub static BUILTIN: &[(&str, &[u8])] = &[").unwrap();
@@ -53,6 +57,23 @@ fn main() {
     }
     writeln!(src, "];").unwrap();
     std::fs::write(out_dir.join("components.rs"), src).unwrap();
+}
+
+/// The thumbnail component must be built with wasm SIMD (its JPEG transform
+/// and pixel loops are written for it): its core module's `target_features`
+/// section, which rustc writes, has to list `simd128`. A prebuilt component
+/// without it is refused here rather than running several times slower.
+fn check_simd(wasm: &Path) {
+    let Ok(bytes) = std::fs::read(wasm) else { return };
+    let section = bytes.windows(15).position(|w| w == b"target_features");
+    let ok = section.is_some_and(|at| bytes[at..].windows(8).take(512).any(|w| w == b"\x07simd128"));
+    if !ok {
+        panic!(
+            "{} was built without wasm SIMD: build the components with -C target-feature=+simd128 \
+             (CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS; docs/components.md)",
+            wasm.display()
+        );
+    }
 }
 
 /// The outer target directory, from OUT_DIR (<target>/<profile>/build/<pkg>/out).

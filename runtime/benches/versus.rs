@@ -103,7 +103,7 @@ fn main() {
     let archive = |instrument: &str, file: &Path| {
         let mut c = Command::new(koa);
         c.arg("--config").arg(&config).args(["archive", instrument, "--filepath"]).arg(file);
-        c.stdout(std::process::Stdio::null());
+        c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
         c
     };
     println!("versus: {runs} runs per frame, koa-dep one-shot `archive` (warm component cache, SQLite) vs the reference path");
@@ -133,6 +133,7 @@ fn main() {
                 (0, {
                     let mut c = Command::new("python3");
                     c.arg(&script).args(["--mode", mode(instrument), "--fits"]).arg(input).arg("--out").arg(&out);
+                    c.stderr(std::process::Stdio::null());
                     c
                 }),
                 (1, archive(instrument, input)),

@@ -175,3 +175,30 @@ fn cube_preview_matches_a_reference_rendering_of_last_minus_first() {
     assert!(mad <= 4.0, "mean absolute difference {mad} > 4 ({c})");
     assert!(flipped < p - 0.1, "row 0 at the top decides the match ({c})");
 }
+
+#[test]
+fn a_kcwi_preview_is_equalised_in_strips_to_the_whole_render() {
+    // histogram equalisation in two strips: each instance counts every pixel
+    let s = Scratch::new();
+    let rt = runtime();
+    let (name, f) = frame("KCWI", Size::Full, 3).unwrap();
+    let input = s.path(&format!("sdata/kcwi/{name}"));
+    f.write(&input).unwrap();
+    let mut jpegs = Vec::new();
+    for strips in [1, 2] {
+        let mut cfg = s.with_services();
+        cfg.archive.root = s.path(&format!("archive-{strips}"));
+        cfg.database.url = format!("sqlite://{}", s.path(&format!("koa-{strips}.db")).display());
+        cfg.components.preview_strips = Some(strips);
+        let a = archiver(&rt, cfg);
+        let (_, jpg) = archived(&s, &rt, &a, "KCWI", &input);
+        jpegs.push(jpg);
+    }
+    let log2 = std::fs::read_to_string(jpegs[1].with_extension("log")).unwrap();
+    assert_eq!(log2.matches("thumbnail.render-strip rows ").count(), 2, "{log2}");
+    let (whole, striped) = (std::fs::read(&jpegs[0]).unwrap(), std::fs::read(&jpegs[1]).unwrap());
+    assert!(!has_restart_interval(&whole) && has_restart_interval(&striped));
+    let c = compare(&jpegs[1], &jpegs[0]);
+    assert_eq!((&c["a"]["width"], &c["a"]["height"]), (&c["b"]["width"], &c["b"]["height"]), "{c}");
+    assert_eq!(c["mad"].as_f64(), Some(0.0), "the strips decode to the very pixels of the whole render: {c}");
+}

@@ -4,144 +4,12 @@
 //! the Annex K luminance codes. Optionally a restart marker after every row
 //! of 8×8 blocks (what [`crate::jpeg::join`] relies on).
 //!
-//! The DCT and quantisation work on four lanes at a time through [`lanes`]:
-//! wasm `simd128` vectors in the thumbnail component, plain arrays
-//! elsewhere, with the same operations in the same order, so both give the
-//! same bytes. Edges are padded by repeating the last column and row.
+//! The DCT and quantisation work on four lanes at a time through
+//! [`crate::lanes`], so the guest build runs them as wasm `simd128` vectors. Edges are padded by repeating the last column and row.
 
 use crate::Grey;
 
-/// Four f32 lanes: wasm simd128 when the target has it.
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-mod lanes {
-    use core::arch::wasm32::*;
-
-    #[derive(Clone, Copy)]
-    pub struct F4(v128);
-
-    impl F4 {
-        #[inline(always)]
-        pub fn splat(x: f32) -> F4 {
-            F4(f32x4_splat(x))
-        }
-        pub fn from_array(a: [f32; 4]) -> F4 {
-            F4(f32x4(a[0], a[1], a[2], a[3]))
-        }
-        #[inline(always)]
-        pub fn add(self, o: F4) -> F4 {
-            F4(f32x4_add(self.0, o.0))
-        }
-        #[inline(always)]
-        pub fn sub(self, o: F4) -> F4 {
-            F4(f32x4_sub(self.0, o.0))
-        }
-        #[inline(always)]
-        pub fn mul(self, o: F4) -> F4 {
-            F4(f32x4_mul(self.0, o.0))
-        }
-        /// 8 grey pixels minus 128, as (columns 0–3, columns 4–7).
-        #[inline(always)]
-        pub fn load8(px: &[u8]) -> (F4, F4) {
-            let b: [u8; 8] = px[..8].try_into().unwrap();
-            let v = u64x2(u64::from_le_bytes(b), 0);
-            let w = u16x8_extend_low_u8x16(v);
-            let shift = f32x4_splat(128.0);
-            let lo = f32x4_sub(f32x4_convert_u32x4(u32x4_extend_low_u16x8(w)), shift);
-            let hi = f32x4_sub(f32x4_convert_u32x4(u32x4_extend_high_u16x8(w)), shift);
-            (F4(lo), F4(hi))
-        }
-        /// Transpose the 4×4 matrix whose rows are `m`.
-        #[inline(always)]
-        pub fn transpose(m: [F4; 4]) -> [F4; 4] {
-            let [a, b, c, d] = m.map(|v| v.0);
-            let ab_lo = i32x4_shuffle::<0, 4, 1, 5>(a, b);
-            let ab_hi = i32x4_shuffle::<2, 6, 3, 7>(a, b);
-            let cd_lo = i32x4_shuffle::<0, 4, 1, 5>(c, d);
-            let cd_hi = i32x4_shuffle::<2, 6, 3, 7>(c, d);
-            [
-                F4(i64x2_shuffle::<0, 2>(ab_lo, cd_lo)),
-                F4(i64x2_shuffle::<1, 3>(ab_lo, cd_lo)),
-                F4(i64x2_shuffle::<0, 2>(ab_hi, cd_hi)),
-                F4(i64x2_shuffle::<1, 3>(ab_hi, cd_hi)),
-            ]
-        }
-        /// Round to nearest (ties to even), clamp to ±1023, as integers.
-        #[inline(always)]
-        pub fn quantised(self) -> [i16; 4] {
-            let r = f32x4_nearest(self.0);
-            let r = f32x4_max(f32x4_min(r, f32x4_splat(1023.0)), f32x4_splat(-1023.0));
-            let i = i32x4_trunc_sat_f32x4(r);
-            [
-                i32x4_extract_lane::<0>(i) as i16,
-                i32x4_extract_lane::<1>(i) as i16,
-                i32x4_extract_lane::<2>(i) as i16,
-                i32x4_extract_lane::<3>(i) as i16,
-            ]
-        }
-    }
-
-    /// Bit k set where `c[k]` is not zero.
-    #[inline(always)]
-    pub fn nonzero(c: &[i16; 64]) -> u64 {
-        let mut m = 0u64;
-        for (k, chunk) in c.chunks_exact(8).enumerate() {
-            // SAFETY: a chunk is 8 i16 = 16 readable bytes; the read is unaligned
-            let v = unsafe { core::ptr::read_unaligned(chunk.as_ptr() as *const v128) };
-            let z = i16x8_ne(v, i16x8_splat(0));
-            m |= (i16x8_bitmask(z) as u64) << (8 * k);
-        }
-        m
-    }
-}
-
-/// Four f32 lanes as an array (the same arithmetic, one lane at a time).
-#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-mod lanes {
-    #[derive(Clone, Copy)]
-    pub struct F4([f32; 4]);
-
-    impl F4 {
-        #[inline(always)]
-        pub fn splat(x: f32) -> F4 {
-            F4([x; 4])
-        }
-        pub fn from_array(a: [f32; 4]) -> F4 {
-            F4(a)
-        }
-        #[inline(always)]
-        pub fn add(self, o: F4) -> F4 {
-            F4(core::array::from_fn(|i| self.0[i] + o.0[i]))
-        }
-        #[inline(always)]
-        pub fn sub(self, o: F4) -> F4 {
-            F4(core::array::from_fn(|i| self.0[i] - o.0[i]))
-        }
-        #[inline(always)]
-        pub fn mul(self, o: F4) -> F4 {
-            F4(core::array::from_fn(|i| self.0[i] * o.0[i]))
-        }
-        #[inline(always)]
-        pub fn load8(px: &[u8]) -> (F4, F4) {
-            let f = |i: usize| px[i] as f32 - 128.0;
-            (F4(core::array::from_fn(f)), F4(core::array::from_fn(|i| f(i + 4))))
-        }
-        #[inline(always)]
-        pub fn transpose(m: [F4; 4]) -> [F4; 4] {
-            core::array::from_fn(|r| F4(core::array::from_fn(|c| m[c].0[r])))
-        }
-        #[inline(always)]
-        pub fn quantised(self) -> [i16; 4] {
-            self.0.map(|x| x.round_ties_even().clamp(-1023.0, 1023.0) as i16)
-        }
-    }
-
-    #[inline(always)]
-    pub fn nonzero(c: &[i16; 64]) -> u64 {
-        c.iter().enumerate().fold(0, |m, (k, v)| m | (((*v != 0) as u64) << k))
-    }
-}
-
-use lanes::F4;
+use crate::lanes::{self, F4};
 
 /// Annex K.1 luminance quantisation table, natural (row-major) order.
 const LUMA_QUANT: [u16; 64] = [
@@ -198,23 +66,30 @@ fn quant_table(quality: u8) -> [u8; 64] {
     LUMA_QUANT.map(|t| ((t as u32 * scale + 50) / 100).clamp(1, 255) as u8)
 }
 
-/// One Huffman code: (code, length) per symbol.
-struct Code([(u16, u8); 256]);
+/// One Huffman code per symbol, packed as length << 16 | code.
+struct Code([u32; 256]);
 
 impl Code {
     /// Annex C: canonical codes from the counts per length.
     fn new(bits: &[u8; 16], vals: &[u8]) -> Code {
-        let mut table = [(0u16, 0u8); 256];
+        let mut table = [0u32; 256];
         let (mut code, mut k) = (0u16, 0usize);
         for (len, &n) in bits.iter().enumerate() {
             for _ in 0..n {
-                table[vals[k] as usize] = (code, len as u8 + 1);
+                table[vals[k] as usize] = ((len as u32 + 1) << 16) | code as u32;
                 code += 1;
                 k += 1;
             }
             code <<= 1;
         }
         Code(table)
+    }
+
+    /// The symbol's code followed by `size` extra bits: (bits, length).
+    #[inline(always)]
+    fn with(&self, symbol: usize, size: u32, extra: u32) -> (u32, u32) {
+        let c = self.0[symbol];
+        (((c & 0xFFFF) << size) | extra, (c >> 16) + size)
     }
 }
 
@@ -270,11 +145,13 @@ fn has_ff(w: u32) -> bool {
     x.wrapping_sub(0x0101_0101) & !x & 0x8080_8080 != 0
 }
 
-/// Size category and the value's low bits (negative values as v − 1).
+/// Size category and the value's low bits (negative values as v − 1),
+/// without branches.
 #[inline(always)]
 fn category(v: i32) -> (u32, u32) {
-    let size = 32 - v.unsigned_abs().leading_zeros();
-    let bits = if v < 0 { v - 1 } else { v } as u32 & ((1u32 << size) - 1);
+    let m = v >> 31;
+    let size = 32 - ((v ^ m) - m).leading_zeros();
+    let bits = ((v + m) as u32) & ((1u32 << size) - 1);
     (size, bits)
 }
 
@@ -316,8 +193,7 @@ fn dct8(d: &mut [F4; 8]) {
     d[7] = z11.sub(z4);
 }
 
-/// Transform and quantise one block of `rows` (8 rows of ≥ 8 pixels, `stride`
-/// apart) into zig-zag order.
+/// Transform and quantise one block (8 rows of ≥ 8 pixels, `stride` apart).
 #[inline(always)]
 fn block(px: &[u8], stride: usize, recip: &[[F4; 2]; 8]) -> [i16; 64] {
     // rows as (left, right) halves; vertical pass across the rows
@@ -339,20 +215,67 @@ fn block(px: &[u8], stride: usize, recip: &[[F4; 2]; 8]) -> [i16; 64] {
         }
     }
     // horizontal pass across the columns: cols[u][g] lane l = coefficient (v = 4g + l, u)
+    let (mut d0, mut d1): ([F4; 8], [F4; 8]) = (core::array::from_fn(|u| cols[u][0]), core::array::from_fn(|u| cols[u][1]));
+    dct8(&mut d0);
+    dct8(&mut d1);
+    // row u of `out` holds natural indices v·8 + u for v = 0…7
     let mut out = [0i16; 64];
-    for g in 0..2 {
-        let mut d: [F4; 8] = core::array::from_fn(|u| cols[u][g]);
-        dct8(&mut d);
-        for u in 0..8 {
-            let q = d[u].mul(recip[u][g]).quantised();
-            out[u * 8 + 4 * g..u * 8 + 4 * g + 4].copy_from_slice(&q);
-        }
+    for u in 0..8 {
+        let q = F4::quantised_pair(d0[u].mul(recip[u][0]), d1[u].mul(recip[u][1]));
+        out[u * 8..u * 8 + 8].copy_from_slice(&q);
     }
-    // out[u·8 + v] holds natural index v·8 + u
-    core::array::from_fn(|k| {
+    out
+}
+
+/// Zig-zag position k → index in a transformed block (`out[u·8 + v]` =
+/// natural index v·8 + u).
+const FROM_ZIGZAG: [u8; 64] = {
+    let mut t = [0u8; 64];
+    let mut k = 0;
+    while k < 64 {
         let n = ZIGZAG[k] as usize;
-        out[(n % 8) * 8 + n / 8]
-    })
+        t[k] = ((n % 8) * 8 + n / 8) as u8;
+        k += 1;
+    }
+    t
+};
+
+/// Per row r of a transformed block, per byte of its nonzero mask: the
+/// zig-zag positions of those coefficients as bits, so a block's zig-zag
+/// mask is eight lookups instead of a 64-value reorder.
+static ZIGZAG_BITS: [[u64; 256]; 8] = {
+    let mut inv = [0u8; 64]; // transformed index → zig-zag position
+    let mut k = 0;
+    while k < 64 {
+        inv[FROM_ZIGZAG[k] as usize] = k as u8;
+        k += 1;
+    }
+    let mut t = [[0u64; 256]; 8];
+    let mut r = 0;
+    while r < 8 {
+        let mut byte = 0;
+        while byte < 256 {
+            let mut bits = 0u64;
+            let mut j = 0;
+            while j < 8 {
+                if byte & (1 << j) != 0 {
+                    bits |= 1u64 << inv[r * 8 + j];
+                }
+                j += 1;
+            }
+            t[r][byte] = bits;
+            byte += 1;
+        }
+        r += 1;
+    }
+    t
+};
+
+/// The zig-zag mask of a transformed block's nonzero coefficients.
+#[inline(always)]
+fn zigzag_mask(out: &[i16; 64]) -> u64 {
+    let m = lanes::nonzero(out);
+    (0..8).fold(0, |z, r| z | ZIGZAG_BITS[r][((m >> (8 * r)) & 0xFF) as usize])
 }
 
 /// Encode a grey image; with `restart`, a restart marker after every row of blocks.
@@ -398,27 +321,28 @@ pub fn encode(img: &Grey, quality: u8, restart: bool) -> Result<Vec<u8>, String>
             let diff = z[0] as i32 - pred;
             pred = z[0] as i32;
             let (size, v) = category(diff);
-            let (code, len) = dc.0[size as usize];
-            bits.put(((code as u32) << size) | v, len as u32 + size);
-            let mut m = lanes::nonzero(&z) & !1;
+            let (code, len) = dc.with(size as usize, size, v);
+            bits.put(code, len);
+            // only the nonzero coefficients are visited, in zig-zag order
+            let mut m = zigzag_mask(&z) & !1;
             let mut prev = 0u32;
             while m != 0 {
                 let k = m.trailing_zeros();
                 let mut run = k - prev - 1;
                 while run >= 16 {
-                    let (code, len) = ac.0[0xF0];
-                    bits.put(code as u32, len as u32);
+                    let (code, len) = ac.with(0xF0, 0, 0);
+                    bits.put(code, len);
                     run -= 16;
                 }
-                let (size, v) = category(z[k as usize] as i32);
-                let (code, len) = ac.0[((run << 4) | size) as usize];
-                bits.put(((code as u32) << size) | v, len as u32 + size);
+                let (size, v) = category(z[FROM_ZIGZAG[k as usize] as usize] as i32);
+                let (code, len) = ac.with(((run << 4) | size) as usize, size, v);
+                bits.put(code, len);
                 prev = k;
                 m &= m - 1;
             }
             if prev != 63 {
-                let (code, len) = ac.0[0x00];
-                bits.put(code as u32, len as u32);
+                let (code, len) = ac.with(0x00, 0, 0);
+                bits.put(code, len);
             }
         }
     }

@@ -9,6 +9,7 @@
 
 mod encoder;
 mod histeq;
+mod lanes;
 pub mod jpeg;
 mod resample;
 mod stretch;
@@ -265,12 +266,12 @@ fn stretch_map(plan: &Plan, limits: (f64, f64)) -> StretchMap {
     StretchMap::new(lo, hi, stretch)
 }
 
-/// Stream every kept pixel of every tile (bias removed) to `f`.
-fn for_each_pixel(
+/// Stream the kept part of every row of every tile, with the row's bias, to `f`.
+fn for_each_row(
     plan: &Plan,
     sources: &[&dyn Source],
     biases: &[Vec<f32>],
-    mut f: impl FnMut(f32),
+    mut f: impl FnMut(&[f32], f32),
 ) -> Result<(), String> {
     for (i, tile) in plan.tiles.iter().enumerate() {
         let c = tile.crop;
@@ -280,11 +281,8 @@ fn for_each_pixel(
             let n = CHUNK_ROWS.min(c.y0 + c.ny - y);
             let rows = sources[i].read_rows(y, n)?;
             for r in 0..n {
-                let b = biases[i][(y + r) as usize];
                 let row = &rows[(r * cols) as usize..((r + 1) * cols) as usize];
-                for v in &row[c.x0 as usize..(c.x0 + c.nx) as usize] {
-                    f(*v - b);
-                }
+                f(&row[c.x0 as usize..(c.x0 + c.nx) as usize], biases[i][(y + r) as usize]);
             }
             y += n;
         }
@@ -300,14 +298,16 @@ fn mapper(plan: &Plan, sources: &[&dyn Source], biases: &[Vec<f32>]) -> Result<M
         Scaling::HistogramEqualize => {
             let integer = sources.iter().all(|s| s.is_integer());
             let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
-            for_each_pixel(plan, sources, biases, |v| {
-                if v.is_finite() {
-                    lo = lo.min(v);
-                    hi = hi.max(v);
+            for_each_row(plan, sources, biases, |row, b| {
+                // f32 subtraction is monotonic: the extremes of v − b are those of v, minus b
+                let (l, h) = lanes::finite_min_max(row);
+                if l <= h && (l - b).is_finite() && (h - b).is_finite() {
+                    lo = lo.min(l - b);
+                    hi = hi.max(h - b);
                 }
             })?;
             let mut eq = Equalizer::new(lo, hi, integer);
-            for_each_pixel(plan, sources, biases, |v| eq.add(v))?;
+            for_each_row(plan, sources, biases, |row, b| eq.add_row(row, b))?;
             eq.finish();
             Ok(Mapper::Equalize(eq))
         }
@@ -532,14 +532,12 @@ pub fn render(plan: &Plan, sources: &[&dyn Source]) -> Result<Vec<u8>, String> {
 }
 
 /// Picture rows [first, first + count) of a zscale plan drawn with the
-/// given limits, as grey pixels. Strips of one plan rendered separately
+/// given limits (a histogram-equalised plan ignores them: every strip
+/// equalises over all the pixels), as grey pixels. Strips of one plan rendered separately
 /// (in parallel, by separate instances) are exactly the rows of
 /// [`render_grey`] with the same limits.
 pub fn render_strip_grey(plan: &Plan, sources: &[&dyn Source], limits: (f64, f64), first: u32, count: u32) -> Result<Grey, String> {
     validate(plan, sources)?;
-    if plan.scaling == Scaling::HistogramEqualize {
-        return Err("histogram-equalised previews are rendered whole".into());
-    }
     let (w, h) = rotated_size(plan);
     if plan.width.is_some_and(|wd| wd > 0 && (wd != w || plan.height.is_some_and(|ht| ht > 0 && ht != h))) {
         return Err("resized previews are rendered whole".into());
@@ -548,6 +546,12 @@ pub fn render_strip_grey(plan: &Plan, sources: &[&dyn Source], limits: (f64, f64
         return Err(format!("rows {first}+{count} outside the {w}x{h} picture"));
     }
     let band = band_of_rows(plan, first, count);
+    if plan.scaling == Scaling::HistogramEqualize {
+        // the equalisation is over every pixel: each strip counts them all
+        // (the same histogram, so the same mapping), then draws its band
+        let biases = all_biases(plan, sources, None)?;
+        return draw_band(plan, sources, &mapper(plan, sources, &biases)?, &biases, band);
+    }
     let biases = all_biases(plan, sources, Some(band))?;
     draw_band(plan, sources, &Mapper::Stretch(stretch_map(plan, limits)), &biases, band)
 }

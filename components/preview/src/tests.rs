@@ -330,6 +330,32 @@ fn strips_are_the_rows_of_the_whole_picture() {
 }
 
 #[test]
+fn histogram_equalised_strips_are_the_rows_of_the_whole_picture() {
+    for rotate in [Rotation::None, Rotation::Cw90] {
+        for origin_lower in [false, true] {
+            let (mut plan, srcs) = strip_mosaic(rotate, origin_lower, 1);
+            plan.scaling = Scaling::HistogramEqualize;
+            let refs: Vec<&dyn Source> = srcs.iter().map(|s| s as &dyn Source).collect();
+            let whole = render_grey(&plan, &refs).unwrap();
+            let lay = layout(&plan, &refs).unwrap();
+            assert_eq!(lay.limits, None);
+            let w = whole.width as usize;
+            let cut = whole.height / 16 * 8;
+            // the limits are ignored: every strip equalises over all the pixels
+            let top = render_strip_grey(&plan, &refs, (0.0, 0.0), 0, cut).unwrap();
+            let bottom = render_strip_grey(&plan, &refs, (5.0, 9.0), cut, whole.height - cut).unwrap();
+            assert_eq!(top.pixels, whole.pixels[..cut as usize * w], "{rotate:?} {origin_lower}");
+            assert_eq!(bottom.pixels, whole.pixels[cut as usize * w..], "{rotate:?} {origin_lower}");
+            let strips = [
+                render_strip(&plan, &refs, (0.0, 0.0), 0, cut).unwrap(),
+                render_strip(&plan, &refs, (0.0, 0.0), cut, whole.height - cut).unwrap(),
+            ];
+            assert_eq!(jpeg::join(&strips).unwrap(), jpeg::encode_strip(&whole, plan.quality).unwrap());
+        }
+    }
+}
+
+#[test]
 fn joined_jpeg_spans_restart_marker_cycles() {
     // 20 strips of 8 rows: more than one RST0…RST7 cycle across the seams
     let g = Grey { width: 70, height: 163, pixels: (0..70 * 163).map(|i| ((i * 37) % 256) as u8).collect() };
@@ -366,7 +392,9 @@ fn strips_that_do_not_belong_together_are_refused() {
     assert!(render_strip(&plan, &refs, limits, 4, 8).is_err());
     assert!(render_strip(&plan, &refs, limits, 0, 12).is_err());
     assert!(render_strip(&plan, &refs, limits, 0, 10_000).is_err());
+    // histogram-equalised plans render in strips too (issue 19), with the same cut rules
     let eq = Plan { scaling: Scaling::HistogramEqualize, ..plan.clone() };
-    assert!(render_strip(&eq, &refs, limits, 0, 8).is_err());
+    assert!(render_strip(&eq, &refs, limits, 0, 8).is_ok());
+    assert!(render_strip(&eq, &refs, limits, 4, 8).is_err());
     assert_eq!(layout(&eq, &refs).unwrap().limits, None);
 }

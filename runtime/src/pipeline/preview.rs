@@ -2,9 +2,9 @@
 //! the JPEGs (which HDUs, layout, scaling, size, names) from the identified
 //! header; the thumbnail component renders each plan from host-owned pixels
 //! under its memory cap and deadline, on its own thread while the lev-0
-//! file is written; a large zscale picture (a DEIMOS mosaic) is rendered in
-//! strips by one instance per core at once and the strips joined into one
-//! JPEG. This step collects the JPEGs and names them by the final KOAID.
+//! file is written; a large picture (a DEIMOS mosaic, a KCWI frame) is
+//! rendered in strips by one instance per core at once and the strips
+//! joined into one JPEG. This step collects the JPEGs and names them by the final KOAID.
 //! Any failure is a MAKE_JPG_ERROR warning.
 
 use std::sync::Arc;
@@ -23,7 +23,7 @@ pub(crate) struct Rendered {
 
 /// Pictures of at least this many pixels are rendered in strips, one per
 /// core, by separate thumbnail instances at once (a DEIMOS mosaic is 16.7
-/// Mpx; a NIRES frame, 2 Mpx, renders whole).
+/// Mpx, a KCWI frame 5 Mpx; a NIRES frame, 2 Mpx, renders whole).
 const STRIP_MIN_PIXELS: u64 = 4 << 20;
 
 /// Render plans (on a background thread).
@@ -66,19 +66,21 @@ fn canvas_pixels(plan: &Preview) -> u64 {
     w as u64 * h as u64
 }
 
-/// One plan: whole, or for a large zscale picture in strips rendered at
+/// One plan: whole, or for a large picture in strips rendered at
 /// once by one instance per core and joined (the same JPEG, restart
 /// markers included, as one instance would write).
 fn render_plan(sandbox: &Sandbox, host: &PipelineHost, plan: &Preview, strips: u32) -> Result<Vec<u8>, String> {
-    let strippable = strips > 1
-        && plan.width.is_none()
-        && !matches!(plan.scaling, Scaling::HistogramEqualize)
-        && canvas_pixels(plan) >= STRIP_MIN_PIXELS;
+    let strippable = strips > 1 && plan.width.is_none() && canvas_pixels(plan) >= STRIP_MIN_PIXELS;
     if !strippable {
         return called(sandbox.render(plan, images(host, plan)?, host));
     }
     let layout = called(sandbox.layout(plan, images(host, plan)?, host))?;
-    let Some(limits) = layout.limits else { return called(sandbox.render(plan, images(host, plan)?, host)) };
+    // a histogram-equalised plan has no limits: each strip equalises over all pixels
+    let limits = match (layout.limits, plan.scaling) {
+        (Some(l), _) => l,
+        (None, Scaling::HistogramEqualize) => (0.0, 0.0),
+        (None, _) => return called(sandbox.render(plan, images(host, plan)?, host)),
+    };
     let rows = layout.height.div_ceil(strips).div_ceil(8) * 8;
     let bounds: Vec<(u32, u32)> =
         (0..layout.height).step_by(rows.max(8) as usize).map(|y0| (y0, rows.min(layout.height - y0))).collect();
