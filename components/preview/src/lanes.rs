@@ -124,6 +124,25 @@ mod imp {
             u32x4_extract_lane::<3>(idx),
         ]
     }
+
+    /// Lookup-table bins of four values: pos = (x − lo) · scale in f32;
+    /// [0, top) → the bin, ≥ top → `above`, below 0 or NaN → `below`.
+    #[inline(always)]
+    pub fn lut_bins(x: [f32; 4], lo: f32, scale: f32, top: f32, above: u32, below: u32) -> [u32; 4] {
+        let v = f32x4(x[0], x[1], x[2], x[3]);
+        let pos = f32x4_mul(f32x4_sub(v, f32x4_splat(lo)), f32x4_splat(scale));
+        let t = f32x4_splat(top);
+        let inside = v128_and(f32x4_ge(pos, f32x4_splat(0.0)), f32x4_lt(pos, t));
+        let over = f32x4_ge(pos, t);
+        let idx = i32x4_trunc_sat_f32x4(pos);
+        let idx = v128_bitselect(idx, v128_bitselect(u32x4_splat(above), u32x4_splat(below), over), inside);
+        [
+            u32x4_extract_lane::<0>(idx),
+            u32x4_extract_lane::<1>(idx),
+            u32x4_extract_lane::<2>(idx),
+            u32x4_extract_lane::<3>(idx),
+        ]
+    }
 }
 
 /// Four f32 lanes as an array (the same arithmetic, one lane at a time).
@@ -196,6 +215,20 @@ mod imp {
             y.clamp(0.0, last as f64) as u32
         })
     }
+
+    #[inline(always)]
+    pub fn lut_bins(x: [f32; 4], lo: f32, scale: f32, top: f32, above: u32, below: u32) -> [u32; 4] {
+        x.map(|v| {
+            let pos = (v - lo) * scale;
+            if pos >= 0.0 && pos < top {
+                pos as u32
+            } else if pos >= top {
+                above
+            } else {
+                below
+            }
+        })
+    }
 }
 
 pub use imp::*;
@@ -221,6 +254,13 @@ mod tests {
         assert_eq!(finite_min_max(&[]), (f32::INFINITY, f32::NEG_INFINITY));
         let long: Vec<f32> = (0..103).map(|i| ((i * 37) % 101) as f32 - 50.0).collect();
         assert_eq!(finite_min_max(&long), (-50.0, 50.0));
+    }
+
+    #[test]
+    fn lookup_bins_inside_above_below() {
+        let b = lut_bins([10.0, 10.26, 19.99, 20.0], 10.0, 4.0, 40.0, 998, 999);
+        assert_eq!(b, [0, 1, 39, 998]);
+        assert_eq!(lut_bins([9.99, f32::NAN, f32::INFINITY, f32::NEG_INFINITY], 10.0, 4.0, 40.0, 998, 999), [999, 999, 998, 999]);
     }
 
     #[test]

@@ -43,7 +43,8 @@ pub struct StretchMap {
     lo: f32,
     scale: f32,
     /// Per bin of [lo, hi]: the grey at the bin's start and at its end; a
-    /// bin whose two agree maps directly, the others search the thresholds.
+    /// bin whose two agree maps directly, the others search the thresholds;
+    /// then white (above the range) and black (below, or NaN).
     lut: Vec<(u8, u8)>,
 }
 
@@ -64,7 +65,7 @@ impl StretchMap {
         let (lo, scale, lut) = if spanf > 0.0 && spanf.is_finite() {
             let scale = LUT_BINS as f32 / spanf;
             let edge = |b: usize| vmin as f32 + b as f32 / scale;
-            let lut = (0..LUT_BINS).map(|b| (exact(edge(b)), exact(edge(b + 1)))).collect();
+            let lut = (0..LUT_BINS).map(|b| (exact(edge(b)), exact(edge(b + 1)))).chain([(255, 255), (0, 0)]).collect();
             (vmin as f32, scale, lut)
         } else {
             (0.0, 0.0, Vec::new())
@@ -83,17 +84,29 @@ impl StretchMap {
             return;
         }
         let (lo, scale) = (self.lo + bias, self.scale);
-        let lut: &[(u8, u8); LUT_BINS] = self.lut[..].try_into().expect("LUT size");
+        // bins four at a time; the two extra bins are "at or above the upper
+        // limit" (white) and "below the lower limit, or NaN" (black)
+        let lut: &[(u8, u8); LUT_BINS + 2] = self.lut[..].try_into().expect("LUT size");
         let top = LUT_BINS as f32;
-        for (o, v) in out.iter_mut().zip(src) {
+        let (above, below) = (LUT_BINS as u32, LUT_BINS as u32 + 1);
+        let n = src.len().min(out.len());
+        let whole = n / 4 * 4;
+        for (o, c) in out[..whole].chunks_exact_mut(4).zip(src[..whole].chunks_exact(4)) {
+            let b = crate::lanes::lut_bins([c[0], c[1], c[2], c[3]], lo, scale, top, above, below);
+            for k in 0..4 {
+                let (g0, g1) = lut[b[k] as usize];
+                o[k] = if g0 == g1 { g0 } else { self.grey(c[k] - bias) };
+            }
+        }
+        for (o, v) in out[whole..n].iter_mut().zip(&src[whole..n]) {
             let pos = (*v - lo) * scale;
             *o = if pos >= 0.0 && pos < top {
-                let (a, b) = lut[(pos as usize) & (LUT_BINS - 1)];
+                let (a, b) = lut[pos as usize];
                 if a == b { a } else { self.grey(*v - bias) }
             } else if pos >= top {
-                255 // at or above the upper limit
+                255
             } else {
-                0 // below the lower limit, or NaN
+                0
             };
         }
     }
@@ -136,7 +149,10 @@ mod tests {
     fn row_mapping_equals_the_exact_search() {
         for s in [Stretch::Asinh(0.1), Stretch::Sqrt] {
             let m = StretchMap::new(-50.0, 950.0, s);
-            let src: Vec<f32> = (0..100_000).map(|i| -100.0 + i as f32 * 0.0111).collect();
+            let mut src: Vec<f32> = (0..100_000).map(|i| -100.0 + i as f32 * 0.0111).collect();
+            // non-finite values inside the four-lane groups and in the tail
+            src.splice(8..8, [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 2e30]);
+            src.extend([f32::NAN, 949.0, 1e9]);
             let mut out = vec![0u8; src.len()];
             m.map_row(&src, 3.0, &mut out);
             for (v, g) in src.iter().zip(&out) {
