@@ -57,7 +57,8 @@ enum Pre {
 }
 
 struct Entry {
-    wasm: Vec<u8>,
+    /// Built-in components are borrowed from the binary (no copy at start-up).
+    wasm: std::borrow::Cow<'static, [u8]>,
     source: String,
     limits: Limits,
     pre: OnceLock<Result<Pre, String>>,
@@ -78,14 +79,14 @@ impl Registry {
         for (name, wasm) in builtin_components() {
             entries.insert(
                 name.to_string(),
-                Entry { wasm: wasm.to_vec(), source: "built-in".into(), limits: limits_for(name), pre: OnceLock::new() },
+                Entry { wasm: std::borrow::Cow::Borrowed(*wasm), source: "built-in".into(), limits: limits_for(name), pre: OnceLock::new() },
             );
         }
         for (name, path) in &spec.files {
             let wasm = std::fs::read(path).map_err(|e| anyhow::anyhow!("component {name}: {}: {e}", path.display()))?;
             entries.insert(
                 name.clone(),
-                Entry { wasm, source: path.display().to_string(), limits: limits_for(name), pre: OnceLock::new() },
+                Entry { wasm: wasm.into(), source: path.display().to_string(), limits: limits_for(name), pre: OnceLock::new() },
             );
         }
         Ok(Registry { engine: engine.clone(), cache_dir: spec.cache_dir, entries })
@@ -170,4 +171,22 @@ pub fn wit_version(wasm: &[u8]) -> Option<String> {
         .map(|b| *b as char)
         .collect();
     Some(format!("koa:dep@{ver}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_components_are_borrowed_from_the_binary_not_copied() {
+        let engine = Engine::default();
+        let r = Registry::load(&engine, RegistrySpec { cache_dir: None, files: BTreeMap::new(), limits: BTreeMap::new() }).unwrap();
+        assert!(!builtin_components().is_empty());
+        for (name, wasm) in builtin_components() {
+            let e = &r.entries[*name];
+            // the same bytes in place: a start-up copies nothing (6 MB for the built-ins)
+            assert!(matches!(e.wasm, std::borrow::Cow::Borrowed(_)), "{name}");
+            assert_eq!(e.wasm.as_ptr(), wasm.as_ptr(), "{name}");
+        }
+    }
 }
