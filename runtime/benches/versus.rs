@@ -28,6 +28,7 @@ struct Run {
 }
 
 fn timed(cmd: &mut Command) -> Run {
+    // the bench's own peak must stay small (see `generate`)
     let t = Instant::now();
     let child = cmd.spawn().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     let mut status = 0;
@@ -71,8 +72,21 @@ fn mode(instrument: &str) -> &'static str {
     }
 }
 
+/// Write one sample frame (run as a child of the bench, so the bench itself
+/// stays small: Linux carries a process's peak RSS across fork and exec, and
+/// a child's ru_maxrss would otherwise start at the bench's).
+fn generate(instrument: &str, n: u32, dir: &Path) {
+    let (name, f) = frame(instrument, Size::Full, n).unwrap_or_else(|| panic!("no sample frame for {instrument}"));
+    f.write(&dir.join(name)).unwrap();
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    if let [cmd, instrument, n, dir] = &args[..] {
+        if cmd == "generate" {
+            return generate(instrument, n.parse().unwrap(), Path::new(dir));
+        }
+    }
     let runs: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(5).max(1);
     let mut instruments: Vec<String> =
         args.iter().filter(|a| a.parse::<usize>().is_err()).map(|a| a.to_uppercase()).collect();
@@ -116,10 +130,11 @@ fn main() {
         let inputs: Vec<PathBuf> = (0..=runs)
             .map(|i| {
                 let n = (k * 1000 + i) as u32 * 7;
-                let (name, f) = frame(instrument, Size::Full, n).unwrap_or_else(|| panic!("no sample frame for {instrument}"));
-                let p = d.join("in").join(format!("{instrument}-{i}")).join(name);
-                f.write(&p).unwrap();
-                p
+                let dir = d.join("in").join(format!("{instrument}-{i}"));
+                let me = std::env::current_exe().unwrap();
+                timed(Command::new(me).arg("generate").arg(instrument).arg(n.to_string()).arg(&dir));
+                let file = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+                file
             })
             .collect();
         // warm-up: migrates the store, compiles (or loads) the components, fills the page cache
