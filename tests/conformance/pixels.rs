@@ -92,6 +92,11 @@ fn direct_reads_equal_cfitsio() {
             for max in [7, 1000, inner.nx * inner.ny + 5] {
                 assert_eq!(ours.sample(Some(inner), max).unwrap(), theirs.sample(Some(inner), max).unwrap(), "{} HDU {} max {max}", path.display(), h.index);
             }
+            // a run of whole rows from the middle (decoded straight into the result), and past the end
+            let (y0, n) = (layout.rows / 3, (layout.rows / 2).max(1).min(layout.rows - layout.rows / 3));
+            let (a, b) = (ours.read_rows(y0, n).unwrap(), theirs.read_rows(y0, n).unwrap());
+            assert!(a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| x == y || (x.is_nan() && y.is_nan())), "{} HDU {} rows {y0}+{n}", path.display(), h.index);
+            assert!(ours.read_rows(layout.rows - 1, 2).is_err(), "{} HDU {}: rows past the end", path.display(), h.index);
             // one row, some of its columns (overscan of one row)
             let one = koa_dep::fits::pixels::Rect { ny: 1, ..inner };
             let (a, b) = (ours.read_section(one).unwrap(), theirs.read_section(one).unwrap());

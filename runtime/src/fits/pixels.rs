@@ -774,6 +774,17 @@ impl Pixels for Direct {
         (self.layout.cols, self.layout.rows)
     }
 
+    /// Whole rows decoded straight into the buffer handed to the caller (the
+    /// guest's `read-rows`): no row-by-row copy in between.
+    fn read_rows(&mut self, y0: u64, n: u64) -> Result<Vec<f32>, PixelError> {
+        self.check(&Rect { x0: 0, y0, nx: self.layout.cols, ny: n })?;
+        let mut out = Vec::new();
+        if n > 0 {
+            self.read_rows_into(y0, n, &mut out)?;
+        }
+        Ok(out)
+    }
+
     /// Integer data without BLANK: every pixel is finite, so the zscale
     /// sample is plain stride arithmetic and only the sampled rows are read.
     fn sample(&mut self, r: Option<Rect>, max: u64) -> Result<Vec<(u64, f32)>, PixelError> {
