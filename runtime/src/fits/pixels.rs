@@ -1189,6 +1189,19 @@ mod tests {
     }
 
     #[test]
+    fn the_bracketing_sample_is_not_fooled_by_columns() {
+        // a spectrum-like frame: the value follows the column, 2048 columns
+        // (a plain stride of n/4096 = 512 would sample the same 4 columns of every row)
+        let (cols, rows) = (2048usize, 1024usize);
+        let v: Vec<f32> = (0..cols * rows).map(|i| ((i % cols) % 512) as f32 * 10.0 + ((i / cols) % 7) as f32 * 0.1).collect();
+        let n = v.len();
+        let k = n / 2 - 1;
+        let mut sorted = v.clone();
+        sorted.sort_by(f32::total_cmp);
+        assert_eq!(kth_pair_by_sample(&v, k), Some((sorted[k], sorted[k + 1])), "the bracket must hold rank k");
+    }
+
+    #[test]
     fn radix_median_equals_sorting() {
         let mut seed = 7u64;
         let mut vals: Vec<f32> = (0..100_001)
