@@ -50,17 +50,14 @@ impl Equalizer {
             }
             return;
         }
+        // the padding of the last group (NaN) lands in the extra bin
         let (last, trash) = (self.nbins as u32 - 1, self.nbins as u32);
-        let mut chunks = row.chunks_exact(4);
-        for c in &mut chunks {
-            let x = [c[0] - bias, c[1] - bias, c[2] - bias, c[3] - bias];
-            for b in crate::lanes::int_bins(x, self.lo, last, trash) {
-                self.hist[b as usize] += 1;
+        let (lo, hist) = (self.lo, &mut self.hist);
+        crate::lanes::for_fours(row, |x| {
+            for b in crate::lanes::int_bins(x.map(|v| v - bias), lo, last, trash) {
+                hist[b as usize] += 1;
             }
-        }
-        for v in chunks.remainder() {
-            self.add(*v - bias);
-        }
+        });
     }
 
     pub fn add(&mut self, v: f32) {
@@ -88,7 +85,7 @@ impl Equalizer {
         if self.integer {
             // one grey level per integer bin: a lookup per pixel instead of the CDF arithmetic
             // and black in the extra bin of the non-finite values
-            self.lut = (0..self.cdf.len()).map(|i| self.grey_of_cdf(self.cdf[i])).chain([0]).collect();
+            self.lut = self.cdf.iter().map(|c| self.grey_of_cdf(*c)).chain([0]).collect();
         }
     }
 
@@ -122,18 +119,9 @@ impl Equalizer {
             return;
         }
         let (last, trash) = (self.nbins as u32 - 1, self.nbins as u32);
-        let n = src.len().min(out.len());
-        let whole = n / 4 * 4;
-        for (o, c) in out[..whole].chunks_exact_mut(4).zip(src[..whole].chunks_exact(4)) {
-            let x = [c[0] - bias, c[1] - bias, c[2] - bias, c[3] - bias];
-            let b = crate::lanes::int_bins(x, self.lo, last, trash);
-            for k in 0..4 {
-                o[k] = self.lut[b[k] as usize];
-            }
-        }
-        for (o, v) in out[whole..n].iter_mut().zip(&src[whole..n]) {
-            *o = self.grey(*v - bias);
-        }
+        crate::lanes::map_fours(src, out, |x| {
+            crate::lanes::int_bins(x.map(|v| v - bias), self.lo, last, trash).map(|b| self.lut[b as usize])
+        });
     }
 
     #[inline]

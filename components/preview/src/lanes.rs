@@ -233,6 +233,37 @@ mod imp {
 
 pub use imp::*;
 
+/// Call `f` on `v` in groups of four, the last one padded with NaN (which
+/// every bin function here sends to its bin for non-finite values). Plain
+/// loops, not an iterator chain: Cranelift keeps these in registers.
+#[inline(always)]
+pub fn for_fours(v: &[f32], mut f: impl FnMut([f32; 4])) {
+    let whole = v.chunks_exact(4);
+    let rest = whole.remainder();
+    for c in whole {
+        f([c[0], c[1], c[2], c[3]]);
+    }
+    if !rest.is_empty() {
+        f(core::array::from_fn(|i| rest.get(i).copied().unwrap_or(f32::NAN)));
+    }
+}
+
+/// Map `src` to `out` (the shorter length) four values at a time, as [`for_fours`].
+#[inline(always)]
+pub fn map_fours(src: &[f32], out: &mut [u8], mut f: impl FnMut([f32; 4]) -> [u8; 4]) {
+    let n = src.len().min(out.len());
+    let whole = n / 4 * 4;
+    for (o, c) in out[..whole].chunks_exact_mut(4).zip(src[..whole].chunks_exact(4)) {
+        // a fixed-size store (a slice copy becomes a memcpy call on wasm)
+        let o: &mut [u8; 4] = o.try_into().expect("chunks of four");
+        *o = f([c[0], c[1], c[2], c[3]]);
+    }
+    if whole < n {
+        let g = f(core::array::from_fn(|i| src[whole..n].get(i).copied().unwrap_or(f32::NAN)));
+        out[whole..n].copy_from_slice(&g[..n - whole]);
+    }
+}
+
 /// Fold the lanes and the values after the last whole group of four.
 fn fold_rest(rest: &[f32], l: &mut [f32; 4], h: &mut [f32; 4]) -> (f32, f32) {
     for v in rest.iter().filter(|v| v.abs() < f32::INFINITY) {
@@ -254,6 +285,20 @@ mod tests {
         assert_eq!(finite_min_max(&[]), (f32::INFINITY, f32::NEG_INFINITY));
         let long: Vec<f32> = (0..103).map(|i| ((i * 37) % 101) as f32 - 50.0).collect();
         assert_eq!(finite_min_max(&long), (-50.0, 50.0));
+    }
+
+    #[test]
+    fn groups_of_four_pad_the_last_with_nan() {
+        let mut g: Vec<[f32; 4]> = Vec::new();
+        for_fours(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], |x| g.push(x));
+        assert_eq!(g.len(), 2);
+        assert_eq!(g[0], [1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(&g[1][..2], &[5.0, 6.0]);
+        assert!(g[1][2].is_nan() && g[1][3].is_nan());
+        for_fours(&[], |_| panic!("no groups in nothing"));
+        let mut out = [9u8; 7];
+        map_fours(&[1.0, 2.0, 3.0, 4.0, 5.0], &mut out, |x| x.map(|v| if v.is_nan() { 0 } else { v as u8 }));
+        assert_eq!(out, [1, 2, 3, 4, 5, 9, 9], "only the shorter length is written");
     }
 
     #[test]
