@@ -113,24 +113,33 @@ fn has_restart_interval(jpeg: &[u8]) -> bool {
     jpeg[..sos].windows(2).any(|w| w == [0xFF, 0xDD])
 }
 
+/// A full-size sample frame of `instrument` archived once per strip count
+/// (`components.preview_strips`), each into its own archive and store: the
+/// JPEGs, and the scratch folder holding them.
+fn archived_with_strips(instrument: &str, n: u32, strip_counts: &[u32]) -> (Scratch, Vec<PathBuf>) {
+    let s = Scratch::new();
+    let rt = runtime();
+    let (name, f) = frame(instrument, Size::Full, n).unwrap();
+    let input = s.path(&format!("sdata/{}/{name}", instrument.to_lowercase()));
+    f.write(&input).unwrap();
+    let jpegs = strip_counts
+        .iter()
+        .map(|&strips| {
+            let mut cfg = s.with_services();
+            cfg.archive.root = s.path(&format!("archive-{strips}"));
+            cfg.database.url = format!("sqlite://{}", s.path(&format!("koa-{strips}.db")).display());
+            cfg.components.preview_strips = Some(strips);
+            let a = archiver(&rt, cfg);
+            archived(&s, &rt, &a, instrument, &input).1
+        })
+        .collect();
+    (s, jpegs)
+}
+
 #[test]
 fn a_deimos_preview_rendered_in_strips_decodes_to_the_whole_render() {
     // the full 8-CCD mosaic: one instance, then three strips at once
-    let s = Scratch::new();
-    let rt = runtime();
-    let (name, f) = frame("DEIMOS", Size::Full, 5).unwrap();
-    let input = s.path(&format!("sdata/deimos/{name}"));
-    f.write(&input).unwrap();
-    let mut jpegs = Vec::new();
-    for strips in [1, 3] {
-        let mut cfg = s.with_services();
-        cfg.archive.root = s.path(&format!("archive-{strips}"));
-        cfg.database.url = format!("sqlite://{}", s.path(&format!("koa-{strips}.db")).display());
-        cfg.components.preview_strips = Some(strips);
-        let a = archiver(&rt, cfg);
-        let (_, jpg) = archived(&s, &rt, &a, "DEIMOS", &input);
-        jpegs.push(jpg);
-    }
+    let (_scratch, jpegs) = archived_with_strips("DEIMOS", 5, &[1, 3]);
     // the job logs name each thumbnail call: one render, or a layout and three strips
     let log = |jpg: &PathBuf| std::fs::read_to_string(jpg.with_extension("log")).unwrap();
     let (log1, log3) = (log(&jpegs[0]), log(&jpegs[1]));
@@ -179,21 +188,7 @@ fn cube_preview_matches_a_reference_rendering_of_last_minus_first() {
 #[test]
 fn a_kcwi_preview_is_equalised_in_strips_to_the_whole_render() {
     // histogram equalisation in two strips: each instance counts every pixel
-    let s = Scratch::new();
-    let rt = runtime();
-    let (name, f) = frame("KCWI", Size::Full, 3).unwrap();
-    let input = s.path(&format!("sdata/kcwi/{name}"));
-    f.write(&input).unwrap();
-    let mut jpegs = Vec::new();
-    for strips in [1, 2] {
-        let mut cfg = s.with_services();
-        cfg.archive.root = s.path(&format!("archive-{strips}"));
-        cfg.database.url = format!("sqlite://{}", s.path(&format!("koa-{strips}.db")).display());
-        cfg.components.preview_strips = Some(strips);
-        let a = archiver(&rt, cfg);
-        let (_, jpg) = archived(&s, &rt, &a, "KCWI", &input);
-        jpegs.push(jpg);
-    }
+    let (_scratch, jpegs) = archived_with_strips("KCWI", 3, &[1, 2]);
     let log2 = std::fs::read_to_string(jpegs[1].with_extension("log")).unwrap();
     assert_eq!(log2.matches("thumbnail.render-strip rows ").count(), 2, "{log2}");
     let (whole, striped) = (std::fs::read(&jpegs[0]).unwrap(), std::fs::read(&jpegs[1]).unwrap());
