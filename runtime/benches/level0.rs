@@ -19,6 +19,8 @@ use koa_dep::config::Config;
 use koa_dep::pipeline::JobOptions;
 use koa_dep::samples::demo::{Obs, nires, services};
 
+mod support;
+
 /// A `/proc/self/status` field in MiB (VmRSS, VmHWM).
 fn status_mib(field: &str) -> f64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap();
@@ -37,19 +39,6 @@ fn cpu_s() -> f64 {
 /// Reset the peak resident set size (VmHWM) to the current one.
 fn reset_peak() {
     std::fs::write("/proc/self/clear_refs", "5").expect("reset VmHWM");
-}
-
-fn keyword_tables() -> std::path::PathBuf {
-    let candidates = [
-        std::env::var_os("KOA_DEP_KEYWORD_TABLES").map(std::path::PathBuf::from),
-        std::env::var_os("KOA_DEP_SHARED_DATA").map(|d| std::path::PathBuf::from(d).join("keyword-tables/head")),
-        Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/keyword-tables/head")),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|d| d.join("KOA_NIRES_Keyword_Table.txt").is_file())
-        .expect("KOA keyword tables not found: set KOA_DEP_KEYWORD_TABLES or KOA_DEP_SHARED_DATA")
 }
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
@@ -71,7 +60,7 @@ fn main() {
     let fixture = dir.path().join("services.json");
     std::fs::write(&fixture, serde_json::to_string(&services()).unwrap()).unwrap();
     cfg.services.fixture = Some(fixture);
-    cfg.archive.keyword_tables = Some(keyword_tables());
+    cfg.archive.keyword_tables = Some(support::keyword_tables());
     // the inputs, written before timing starts
     let inputs: Vec<_> = (0..=frames)
         .map(|i| {

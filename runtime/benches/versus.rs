@@ -12,13 +12,15 @@
 //! per frame: the median wall time and its spread, the peak resident memory of
 //! each child (wait4's ru_maxrss), the ratio and the floor. Not a test; CI
 //! does not run it. Needs python3 with numpy, astropy, matplotlib and
-//! scikit-image, and the KOA keyword tables (as the level0 bench finds them).
+//! scikit-image, and the KOA keyword tables (`support::keyword_tables`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
 use koa_dep::samples::frames::{Size, frame};
+
+mod support;
 
 /// One timed child: wall seconds and peak resident MiB.
 #[derive(Clone, Copy)]
@@ -39,19 +41,6 @@ fn timed(cmd: &mut Command) -> Run {
     assert_eq!(pid, child.id() as i32, "wait4");
     assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "{cmd:?} failed ({status})");
     Run { wall, rss_mib: ru.ru_maxrss as f64 / 1024.0 }
-}
-
-fn keyword_tables() -> PathBuf {
-    let candidates = [
-        std::env::var_os("KOA_DEP_KEYWORD_TABLES").map(PathBuf::from),
-        std::env::var_os("KOA_DEP_SHARED_DATA").map(|d| PathBuf::from(d).join("keyword-tables/head")),
-        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/keyword-tables/head")),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|d| d.join("KOA_NIRES_Keyword_Table.txt").is_file())
-        .expect("KOA keyword tables not found: set KOA_DEP_KEYWORD_TABLES or KOA_DEP_SHARED_DATA")
 }
 
 /// (median, min, max)
@@ -107,7 +96,7 @@ fn main() {
         format!(
             "[archive]\nroot = {:?}\nkeyword_tables = {:?}\n[database]\nurl = {:?}\n[components]\ncache_dir = {:?}\n[services]\nfixture = {:?}\n",
             d.join("archive"),
-            keyword_tables(),
+            support::keyword_tables(),
             format!("sqlite://{}", d.join("koa.db").display()),
             cache,
             fixture,
